@@ -76,9 +76,14 @@ REGISTRATION_STATUSES = ("active", "suspended", "deregistered")
 
 # Accepted spellings, normalised before the enum check (compared lower-cased).
 GENDER_ALIASES: dict[str, str] = {
-    "f": "F", "m": "M", "u": "U",
-    "female": "F", "male": "M", "unknown": "U",
-    "女": "F", "男": "M",
+    "f": "F",
+    "m": "M",
+    "u": "U",
+    "female": "F",
+    "male": "M",
+    "unknown": "U",
+    "女": "F",
+    "男": "M",
 }
 TRUE_VALUES = ("true", "1", "yes", "是")
 FALSE_VALUES = ("false", "0", "no", "否")

@@ -29,3 +29,15 @@ class RunPaths:
     def artifacts(self) -> Path:
         """Check results, data docs and other per-warehouse outputs, beside the warehouse file."""
         return self.warehouse.parent / f"{self.warehouse.stem}_artifacts"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("flexemp")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+PIPELINE_VERSION = _version()
