@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from pipelines.contract import EXTRA_COLUMN, FileError, column_names, required_columns
 
 UTF8_BOM = b"\xef\xbb\xbf"
-NATIONAL_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+NATIONAL_ID = re.compile(r"(?<![0-9])\d{17}[\dXx](?![0-9])")
 NATIONAL_ID_MASK = "[national-id masked]"
 
 
@@ -153,15 +153,31 @@ def _parse_csv(data: bytes, source: str) -> ParsedFile:
 
 
 def _line_numbers(text: str, records: list[str]) -> list[int]:
-    """Where each malformed record starts; a loop over the (few) bad records only."""
+    """Where each malformed record starts; a loop over the (few) bad records only.
+
+    A record is a whole line-aligned run of text: a cut-short last line is also a
+    prefix of earlier good lines, so a bare `find` would place it too early.
+    """
     lines, position = [], 0
     for record in records:
-        found = text.find(record, position)
+        found = _find_record(text, record, position)
         if found < 0:
-            found = text.find(record)
-        lines.append(text.count("\n", 0, found) + 1)
-        position = found + len(record)
+            found = _find_record(text, record, 0)
+        lines.append(text.count("\n", 0, max(found, 0)) + 1)
+        position = max(found, 0) + len(record)
     return lines
+
+
+def _find_record(text: str, record: str, start: int) -> int:
+    found = text.find(record, start)
+    while found >= 0:
+        end = found + len(record)
+        starts_line = found == 0 or text[found - 1] == "\n"
+        ends_line = end == len(text) or text[end] in "\r\n"
+        if starts_line and ends_line:
+            return found
+        found = text.find(record, found + 1)
+    return -1
 
 
 def _parse_jsonl(data: bytes, source: str) -> ParsedFile:
