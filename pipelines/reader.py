@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from pipelines.contract import EXTRA_COLUMN, FileError, column_names, required_columns
 
 UTF8_BOM = b"\xef\xbb\xbf"
-NATIONAL_ID = re.compile(r"(?<![0-9])\d{17}[\dXx](?![0-9])")
+NATIONAL_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 NATIONAL_ID_MASK = "[national-id masked]"
 
 
@@ -181,7 +181,26 @@ def _find_record(text: str, record: str, start: int) -> int:
 
 
 def _parse_jsonl(data: bytes, source: str) -> ParsedFile:
-    """JSON Lines: each non-blank line is one record; DuckDB's JSON functions check and split them set-wise."""
+    """JSON Lines: each line is one record.
+
+    Polars reads a well-formed file in one call; a file with a broken or blank
+    line goes the slower way, where DuckDB's JSON functions check every line
+    set-wise so the broken ones become malformed rows.
+    """
+    if b"\n\n" not in data and not data.startswith((b"\n", b"\r")):
+        try:
+            frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+        except (pl.exceptions.PolarsError, ValueError):
+            pass
+        else:
+            rows = np.arange(1, frame.height + 1, dtype=np.int32)
+            return _canonical(
+                frame.select(_as_text(n, t) for n, t in frame.schema.items()), source, rows, _no_malformed()
+            )
+    return _parse_jsonl_line_by_line(data, source)
+
+
+def _parse_jsonl_line_by_line(data: bytes, source: str) -> ParsedFile:
     lines = pa.table({"line": pa.array(data.decode("utf-8").split("\n"))})
     con = duckdb.connect()
     con.register("lines", lines)
@@ -248,6 +267,12 @@ def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
         return col.dt.strftime("%Y-%m-%d").alias(name)
     if dtype == pl.Boolean:
         return pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false")).alias(name)
+    if isinstance(dtype, pl.Struct | pl.List):
+        return (
+            col.struct.json_encode().alias(name)
+            if isinstance(dtype, pl.Struct)
+            else col.cast(pl.String, strict=False).alias(name)
+        )
     return col.cast(pl.String).alias(name)
 
 

@@ -141,7 +141,7 @@ def test_national_id_is_stored_nowhere(landing, warehouse):
         "income_records",
         [
             good_row("income_records", person_key=national_id),
-            good_row("income_records", record_id=f"x{national_id}", person_key="bad"),
+            good_row("income_records", record_id=f"id:{national_id}", person_key="bad"),
         ],
     )
     con = load(landing, warehouse, "income_records")
