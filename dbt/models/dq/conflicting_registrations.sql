@@ -1,0 +1,30 @@
+{#- Persons whose registrations (newest version of each, across platforms)
+    disagree on birth_year or gender. Their attributes still come from the newest
+    registration; this table shows how many and which. -#}
+with
+
+registrations as (
+
+    select * from {{ ref('stg_platforms__gig_registrations') }}
+
+),
+
+final as (
+
+    select
+        person_key,
+        count(*) as registrations,
+        count(distinct platform_id) as platforms,
+        count(distinct birth_year) > 1 as birth_year_disagrees,
+        count(distinct gender) > 1 as gender_disagrees,
+        {{ dbt.listagg("distinct " ~ dbt.cast("birth_year", api.Column.translate_type("string")), "', '") }}
+            as birth_years,
+        {{ dbt.listagg("distinct gender", "', '") }} as genders
+
+    from registrations
+    group by person_key
+    having count(distinct birth_year) > 1 or count(distinct gender) > 1
+
+)
+
+select * from final

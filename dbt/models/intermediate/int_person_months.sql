@@ -1,0 +1,153 @@
+{#- The person-month panel: one row per person and month with income on any
+    platform, income summed across platforms, with the person's attributes as of
+    that month and the regional roll-up of their residence. Persons without a
+    registration by the end of the month are kept (is_registered = false): they
+    count in platform totals and data-quality tables, not in person-level
+    indicators. -#}
+with
+
+platform_months as (
+
+    select * from {{ ref('int_income_person_platform_months') }}
+
+),
+
+attributes as (
+
+    select * from {{ ref('int_person_attributes_by_period') }}
+
+),
+
+regions as (
+
+    select * from {{ ref('regions') }}
+
+),
+
+minimum_wages as (
+
+    select * from {{ ref('minimum_wages') }} where tier = 1
+
+),
+
+person_months as (
+
+    select
+        person_key,
+        period,
+        sum(records) as records,
+        sum(gross_income) as gross_income,
+        sum(net_income) as net_income,
+        sum(hours_worked) as hours_worked,
+        sum(net_income_with_hours) as net_income_with_hours,
+        {{ count_true('gross_income > 0') }} as active_platforms,
+        max(social_insurance_flag) as social_insurance_flag
+
+    from platform_months
+    group by person_key, period
+
+),
+
+with_attributes as (
+
+    select
+        person_months.*,
+        attributes.person_key is not null as is_registered,
+        attributes.birth_year,
+        attributes.gender,
+        attributes.residence_region_code,
+        attributes.hukou_region_code,
+        attributes.occupation_code,
+        attributes.has_other_job,
+        {{ dbt.cast("left(person_months.period, 4)", api.Column.translate_type('integer')) }}
+            - attributes.birth_year as age
+
+    from person_months
+    left join attributes
+        on person_months.person_key = attributes.person_key
+        and person_months.period = attributes.period
+
+),
+
+with_regions as (
+
+    select
+        with_attributes.*,
+        residence.province_code as residence_province_code,
+        case when residence.region_level <> 'province' then residence.prefecture_code end
+            as residence_prefecture_code,
+        residence.macro_region,
+        hukou.province_code as hukou_province_code
+
+    from with_attributes
+    left join regions as residence on with_attributes.residence_region_code = residence.region_code
+    left join regions as hukou on with_attributes.hukou_region_code = hukou.region_code
+
+),
+
+with_minimum_wage as (
+
+    select
+        with_regions.*,
+        minimum_wages.hourly_min_wage,
+        row_number() over (
+            partition by with_regions.person_key, with_regions.period
+            order by minimum_wages.effective_from desc
+        ) as newest_wage_first
+
+    from with_regions
+    left join minimum_wages
+        on with_regions.residence_province_code = minimum_wages.province_code
+        and minimum_wages.effective_from <= {{ period_end('with_regions.period') }}
+
+),
+
+final as (
+
+    select
+        person_key,
+        period,
+        is_registered,
+        records,
+        gross_income,
+        net_income,
+        gross_income > 0 as is_active,
+        active_platforms,
+        hours_worked,
+        net_income_with_hours,
+        case when hours_worked > 0 then net_income_with_hours / hours_worked end as hourly_earnings,
+        hourly_min_wage,
+        case
+            when hours_worked > 0 and hourly_min_wage is not null
+                then net_income_with_hours / hours_worked < hourly_min_wage
+        end as is_below_min_wage,
+        case social_insurance_flag when 1 then true when 0 then false end as has_social_insurance,
+        birth_year,
+        age,
+        case
+            when age between 16 and 24 then '16-24'
+            when age between 25 and 34 then '25-34'
+            when age between 35 and 44 then '35-44'
+            when age between 45 and 54 then '45-54'
+            when age between 55 and 64 then '55-64'
+            when age >= 65 then '65+'
+        end as age_cohort,
+        gender,
+        residence_region_code,
+        residence_province_code,
+        residence_prefecture_code,
+        macro_region,
+        hukou_region_code,
+        hukou_province_code,
+        case
+            when hukou_province_code is not null then hukou_province_code <> residence_province_code
+        end as is_migrant,
+        occupation_code,
+        has_other_job
+
+    from with_minimum_wage
+    where newest_wage_first = 1
+
+)
+
+select * from final

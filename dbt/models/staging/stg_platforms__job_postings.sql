@@ -1,0 +1,67 @@
+{#- Newest version per natural key: the newest updated_at wins, ties go to the later delivery. -#}
+with
+
+source as (
+
+    select * from {{ source('platforms', 'job_postings') }}
+
+),
+
+renamed as (
+
+    select
+        platform_id,
+        posting_id,
+        posted_at,
+        closed_at,
+        updated_at,
+        employer_id,
+        title,
+        occupation_code,
+        region_code,
+        employment_type,
+        is_remote,
+        wage_min,
+        wage_max,
+        wage_period,
+        coalesce(headcount, 1) as headcount,
+        age_min,
+        age_max,
+        gender_requirement,
+        education_min,
+        delivery_date,
+        load_id,
+        row_number() over (
+            partition by platform_id, posting_id
+            order by updated_at desc, delivery_date desc, file_path desc, source_row desc
+        ) as version_rank
+
+    from source
+
+)
+
+select
+    platform_id,
+    posting_id,
+    posted_at,
+    closed_at,
+    updated_at,
+    employer_id,
+    title,
+    occupation_code,
+    region_code,
+    employment_type,
+    is_remote,
+    wage_min,
+    wage_max,
+    wage_period,
+    headcount,
+    age_min,
+    age_max,
+    gender_requirement,
+    education_min,
+    delivery_date,
+    load_id
+
+from renamed
+where version_rank = 1
