@@ -83,3 +83,71 @@ def finish_run(warehouse: str, run_id: str, status: str) -> None:
             )
         finally:
             con.close()
+
+
+def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
+    """Build seeds, models, snapshots and every dbt test in one `dbt build`.
+
+    One build (rather than a task per model through astronomer-cosmos) because
+    dbt already orders and tests the nodes, DuckDB takes one writer at a time,
+    and per-model processes multiply dbt's start-up cost (docs/architecture.md).
+    """
+    from pipelines.dbt_runner import run_dbt
+
+    path = Path(warehouse)
+    with warehouse_lock(path, LOCK_WAIT_SECONDS):
+        run_dbt(["build", *(["--full-refresh"] if full_refresh else [])], path)
+    return {"run_id": run_id, "full_refresh": full_refresh}
+
+
+def check_marts(warehouse: str, run_id: str) -> dict:
+    """Run every `marts_*` suite on the query its JSON names; raises on a critical failure.
+
+    All suites run and are recorded before the first critical failure is raised,
+    so one run shows every broken rule. The months now in the marts are then
+    remembered, so a later run that loses one fails `marts_periods_kept`.
+    """
+    from pipelines.checks.suites import (
+        CheckFailed,
+        available_suites,
+        build_data_docs,
+        load_suite,
+        raise_on_critical,
+        record_results,
+        run_suite,
+    )
+
+    path = Path(warehouse)
+    artifacts = RunPaths("", path).artifacts
+    failures: list[CheckFailed] = []
+    summary = {}
+    with warehouse_lock(path, LOCK_WAIT_SECONDS):
+        con = connect(path)
+        try:
+            con.execute(MART_PERIODS_DDL)
+            for suite in (s for s in available_suites() if s.startswith("marts_")):
+                target = load_suite(suite)["meta"]["target_sql"]
+                outcome = run_suite(con, suite, target, suite, artifacts, run_id, index_columns=())
+                record_results(con, outcome, stage="marts")
+                summary[suite] = outcome.success
+                try:
+                    raise_on_critical(outcome)
+                except CheckFailed as exc:
+                    failures.append(exc)
+            if not failures:
+                con.execute(
+                    f"""INSERT INTO {Schema.AUDIT}.mart_periods
+                        SELECT DISTINCT period, ? FROM {Schema.MARTS}.flex_indicators_monthly
+                        WHERE period NOT IN (SELECT period FROM {Schema.AUDIT}.mart_periods)""",
+                    [run_id],
+                )
+        finally:
+            con.close()
+    build_data_docs(artifacts, [run_id])
+    if failures:
+        raise failures[0]
+    return summary
+
+
+MART_PERIODS_DDL = f"""CREATE TABLE IF NOT EXISTS {Schema.AUDIT}.mart_periods (
+    period VARCHAR PRIMARY KEY, first_seen_run_id VARCHAR NOT NULL)"""

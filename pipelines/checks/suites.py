@@ -339,10 +339,14 @@ def _require_no_open_transaction(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _as_query(target_sql: str) -> str:
-    """A bare table name becomes ``SELECT * FROM <name>``; a query is kept as it is."""
-    if _QUERY_START.match(target_sql):
-        return target_sql.strip().rstrip(";")
-    return f"SELECT * FROM {target_sql.strip()}"
+    """A bare table name becomes ``SELECT * FROM <name>``; a query is kept as it is, but one
+    that opens with WITH is wrapped, since GX query assets must start with SELECT."""
+    target = target_sql.strip().rstrip(";")
+    if re.match(r"(?is)^with\s", target):
+        return f"SELECT * FROM ({target}) AS target"
+    if _QUERY_START.match(target):
+        return target
+    return f"SELECT * FROM {target}"
 
 
 def _target_columns(con: duckdb.DuckDBPyConnection, query: str) -> list[str]:

@@ -1,0 +1,9 @@
+"""Airflow DAG `ingest_job_postings`: new deliveries -> raw/quarantine, then the raw GX suite.
+
+Built by `pipelines.dag_factory.build_ingest_dag`; it updates the Asset
+`flexemp://warehouse/raw/job_postings` that transform DAGs schedule on.
+"""
+
+from pipelines.dag_factory import build_ingest_dag
+
+dag = build_ingest_dag("job_postings")
