@@ -47,6 +47,56 @@ def default_warehouse() -> str:
     return os.environ.get("FLEXEMP_WAREHOUSE", str(work_dir() / "demo" / "flexemp.duckdb"))
 
 
+def run_params() -> dict[str, Param]:
+    """The params every flexemp DAG takes: where to read, where to write, which run."""
+    return {
+        "landing": Param(default_landing(), type="string", description="landing root (folder or s3:// URL)"),
+        "warehouse": Param(default_warehouse(), type="string", description="DuckDB warehouse file"),
+        "run_id": Param(
+            None,
+            type=["null", "string"],
+            description="flexemp run to work under; empty: this DAG opens (and closes) its own run",
+        ),
+    }
+
+
+@task(pool=WAREHOUSE_POOL)
+def open_run(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Adopt the caller's run, or open one when triggered on our own."""
+    assert params is not None
+    run = {"landing": params["landing"], "warehouse": params["warehouse"], "run_id": params["run_id"]}
+    run["owned"] = not run["run_id"]
+    if run["owned"]:
+        from pipelines.tasks import prepare_run
+
+        run["run_id"] = prepare_run(run["landing"], run["warehouse"])
+    return run
+
+
+@task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
+def close_run(run: dict[str, Any], steps: list[str], dag_run: Any = None, ti: Any = None) -> None:
+    """Record the end of a run this DAG opened; fail the DAG run if a step failed.
+
+    It runs whatever happened upstream (all_done) so a self-opened run is never
+    left 'running'; and because it is the DAG's only leaf, it must fail itself
+    when a step failed, or Airflow would mark the DAG run a success.
+    """
+    failed = ti.get_ti_count(
+        dag_id=dag_run.dag_id,
+        run_ids=[dag_run.run_id],
+        task_ids=steps,
+        states=["failed", "upstream_failed"],
+    )
+    if run["owned"]:
+        from pipelines.tasks import finish_run
+
+        finish_run(run["warehouse"], run["run_id"], "failed" if failed else "succeeded")
+    if failed:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{failed} step(s) of {dag_run.dag_id} failed")
+
+
 def build_ingest_dag(source: str) -> DAG:
     """The ingest DAG of one source: `ingest_<source>`."""
     if source not in SOURCES:
@@ -60,30 +110,10 @@ def build_ingest_dag(source: str) -> DAG:
         catchup=False,
         max_active_runs=1,
         tags=["flexemp", "ingest"],
-        params={
-            "landing": Param(default_landing(), type="string", description="landing root (folder or s3:// URL)"),
-            "warehouse": Param(default_warehouse(), type="string", description="DuckDB warehouse file"),
-            "run_id": Param(
-                None,
-                type=["null", "string"],
-                description="flexemp run to load under; empty: this DAG opens (and closes) its own run",
-            ),
-        },
+        params=run_params(),
         doc_md=__doc__,
     )
     def ingest_dag() -> None:
-        @task(pool=WAREHOUSE_POOL)
-        def open_run(params: dict[str, Any] | None = None) -> dict[str, Any]:
-            """Adopt the caller's run, or open one when triggered on our own."""
-            assert params is not None
-            run = {"landing": params["landing"], "warehouse": params["warehouse"], "run_id": params["run_id"]}
-            run["owned"] = not run["run_id"]
-            if run["owned"]:
-                from pipelines.tasks import prepare_run
-
-                run["run_id"] = prepare_run(run["landing"], run["warehouse"])
-            return run
-
         @task(pool=WAREHOUSE_POOL, outlets=[raw_asset(source)])
         def ingest(run: dict[str, Any]) -> dict[str, Any]:
             """Load every file of this source that the ledger does not know yet."""
@@ -101,30 +131,53 @@ def build_ingest_dag(source: str) -> DAG:
 
             return check(source, run["warehouse"], run["run_id"])
 
-        @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
-        def close_run(run: dict[str, Any], dag_run: Any = None, ti: Any = None) -> None:
-            """Record the end of a run this DAG opened; fail the DAG run if a step failed.
-
-            It runs whatever happened upstream (all_done) so a self-opened run is never
-            left 'running'; and because it is the DAG's only leaf, it must fail itself
-            when a step failed, or Airflow would mark the DAG run a success.
-            """
-            failed = ti.get_ti_count(
-                dag_id=dag_run.dag_id,
-                run_ids=[dag_run.run_id],
-                task_ids=["ingest", "check_raw"],
-                states=["failed", "upstream_failed"],
-            )
-            if run["owned"]:
-                from pipelines.tasks import finish_run
-
-                finish_run(run["warehouse"], run["run_id"], "failed" if failed else "succeeded")
-            if failed:
-                from airflow.sdk.exceptions import AirflowFailException
-
-                raise AirflowFailException(f"{failed} step(s) of ingest_{source} failed")
-
         run = open_run()
-        ingest(run) >> check_raw(run) >> close_run(run)
+        ingest(run) >> check_raw(run) >> close_run(run, steps=["ingest", "check_raw"])
 
     return ingest_dag()
+
+
+MARTS_ASSET = Asset(f"flexemp://warehouse/{Schema.MARTS}")
+
+
+def build_transform_dag() -> DAG:
+    """The transform DAG: one `dbt build` (models, seeds, dbt tests), then the mart GX suites.
+
+    Scheduled on the three raw assets (data-aware scheduling): it runs once all
+    three sources have been ingested since its last run.
+    """
+
+    @dag(
+        dag_id="transform",
+        description="Build the dbt project (staging, intermediate, marts, dq) and check the marts.",
+        schedule=[raw_asset(source) for source in SOURCES],
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["flexemp", "transform"],
+        params={
+            **run_params(),
+            "full_refresh": Param(False, type="boolean", description="rebuild incremental models from scratch"),
+        },
+        doc_md=build_transform_dag.__doc__,
+    )
+    def transform_dag() -> None:
+        @task(pool=WAREHOUSE_POOL)
+        def dbt_build(run: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+            """Build and test every dbt node in dependency order."""
+            from pipelines.tasks import transform
+
+            assert params is not None
+            return transform(run["warehouse"], run["run_id"], full_refresh=bool(params["full_refresh"]))
+
+        @task(pool=WAREHOUSE_POOL, outlets=[MARTS_ASSET])
+        def check_marts(run: dict[str, Any]) -> dict[str, Any]:
+            """Run the mart GX suites; fails the task on a critical failure."""
+            from pipelines.tasks import check_marts as check
+
+            return check(run["warehouse"], run["run_id"])
+
+        run = open_run()
+        dbt_build(run) >> check_marts(run) >> close_run(run, steps=["dbt_build", "check_marts"])
+
+    return transform_dag()

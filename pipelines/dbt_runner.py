@@ -62,7 +62,7 @@ def run_dbt(args: list[str], warehouse: Path) -> None:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
     }
-    command = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    command = ["--quiet", *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     Path(warehouse).parent.mkdir(parents=True, exist_ok=True)
     with _environ(env):
         result = dbtRunner().invoke(command)

@@ -322,9 +322,13 @@ def _reporting_to(progress: RunProgress | None) -> Iterator[None]:
 
 
 def run_pipeline(
-    landing: str, warehouse: Path, progress: RunProgress | None = None, wait_seconds: float = LOCK_WAIT_SECONDS
+    landing: str,
+    warehouse: Path,
+    progress: RunProgress | None = None,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    full_refresh: bool = False,
 ) -> RunSummary:
-    """One flexemp run: open it, run the three ingest DAGs in order, close it.
+    """One flexemp run: open it, run the three ingest DAGs in order, then transform, close it.
 
     The run lock is held for the whole run, so no other run writes the warehouse in
     between the DAGs; the tasks take it again re-entrantly. Raises `WarehouseBusy`
@@ -354,6 +358,9 @@ def run_pipeline(
                     raise
                 summary.dag_runs.append(outcome)
                 summary.sources.append(SourceSummary.from_returns(source, outcome.returns))
+            _stage(progress, "transform")
+            conf = {"landing": landing, "warehouse": str(warehouse), "run_id": run_id, "full_refresh": full_refresh}
+            summary.dag_runs.append(run_dag("transform", conf))
         except BaseException as exc:
             summary.status = "failed"
             summary.seconds = time.perf_counter() - started

@@ -55,6 +55,13 @@ def check_raw(source: str, warehouse: str, run_id: str) -> dict:
     with warehouse_lock(path, LOCK_WAIT_SECONDS):
         con = connect(path)
         try:
+            loaded = con.execute(
+                f"""SELECT count(*) FROM {Schema.AUDIT}.load_ledger
+                    WHERE source = ? AND run_id = ? AND status = 'loaded'""",
+                [source, run_id],
+            ).fetchone()[0]
+            if not loaded:
+                return {"suite": f"raw_{source}", "success": True, "failed": [], "skipped": "no file loaded"}
             target = (
                 f"SELECT * FROM {Schema.RAW}.{source} WHERE load_id IN (SELECT load_id "
                 f"FROM {Schema.AUDIT}.load_ledger WHERE source = '{source}' AND run_id = '{run_id}')"
