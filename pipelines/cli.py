@@ -242,5 +242,15 @@ def demo(workers: Workers = 2000, months: Months = 3) -> None:
     _run(str(landing), root / "flexemp.duckdb", wait=0.0, verbose=False)
 
 
+def _register_publication_commands() -> None:
+    """Commands that live beside their modules; registered here so `flexemp --help` lists them."""
+    from pipelines.export.cli import export
+
+    app.command()(export)
+
+
+_register_publication_commands()
+
+
 if __name__ == "__main__":
     app()

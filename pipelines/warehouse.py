@@ -125,7 +125,8 @@ AUDIT_DDL = (
         column_name VARCHAR NOT NULL, load_id VARCHAR NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS {Schema.AUDIT}.runs (
         run_id VARCHAR PRIMARY KEY, landing VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL,
-        finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, pipeline_version VARCHAR NOT NULL)""",
+        finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, pipeline_version VARCHAR NOT NULL,
+        loaded_through TIMESTAMPTZ)""",
 )
 
 

@@ -1,10 +1,23 @@
 {#- A person's income on one platform in one month: all records summed
-    (weekly payouts, bonuses). Net income of a record = gross - fee (null fee = 0). -#}
+    (weekly payouts, bonuses). Net income of a record = gross - fee (null fee = 0).
+    Incremental: a build after new loads deletes and recomputes only the months
+    those loads changed (int_changes_since_last_build). -#}
+-- depends_on: {{ ref('int_changes_since_last_build') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where period in (select period from "
+        ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'period'){% endif %}",
+) }}
+
 with
 
 income as (
 
     select * from {{ ref('stg_platforms__income_records') }}
+    {% if is_incremental() %}
+    where period in (select period from {{ ref('int_changes_since_last_build') }} where change_kind = 'period')
+    {% endif %}
 
 ),
 

@@ -3,12 +3,29 @@
     that month and the regional roll-up of their residence. Persons without a
     registration by the end of the month are kept (is_registered = false): they
     count in platform totals and data-quality tables, not in person-level
-    indicators. -#}
+    indicators. Incremental: a build after new loads deletes and recomputes the
+    months whose income changed and the persons whose registrations changed. -#}
+-- depends_on: {{ ref('int_changes_since_last_build') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where period in (select period from "
+        ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'period') or person_key in ("
+        ~ "select person_key from {{ ref('int_changes_since_last_build') }} where change_kind = 'person'){% endif %}",
+) }}
+
 with
 
 platform_months as (
 
     select * from {{ ref('int_income_person_platform_months') }}
+    {% if is_incremental() %}
+    where
+        period in (select period from {{ ref('int_changes_since_last_build') }} where change_kind = 'period')
+        or person_key in (
+            select person_key from {{ ref('int_changes_since_last_build') }} where change_kind = 'person'
+        )
+    {% endif %}
 
 ),
 

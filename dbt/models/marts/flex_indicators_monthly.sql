@@ -1,12 +1,24 @@
 {#- Flexible-employment indicators by month, region, age cohort and gender
     (indicators.md, "flex_indicators_monthly"). Every measure is computed from
-    person-months, ALL rows included: nothing is summed from other cells. -#}
+    person-months, ALL rows included: nothing is summed from other cells.
+    Incremental: a build after new loads recomputes only int_periods_to_rebuild. -#}
+-- depends_on: {{ ref('int_periods_to_rebuild') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where period in "
+        ~ "(select period from {{ ref('int_periods_to_rebuild') }}){% endif %}",
+) }}
+
 with
 
 active_persons as (
 
     select * from {{ ref('int_person_month_history') }}
     where
+        {% if is_incremental() %}
+        period in (select period from {{ ref('int_periods_to_rebuild') }}) and
+        {% endif %}
         is_active
         and is_registered
         and age_cohort is not null

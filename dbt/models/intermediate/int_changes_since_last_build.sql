@@ -1,0 +1,55 @@
+{#- What the loads since the last successful build changed: the months whose
+    income changed (both the month of a new version and the month of the version
+    it replaced) and the persons whose registrations changed. The transform step
+    passes the watermark as the dbt var `changes_since` (the newest loaded_at the
+    previous successful build had seen); without it everything counts as changed. -#}
+with
+
+new_loads as (
+
+    select load_id
+    from {{ ref('stg_audit__load_ledger') }}
+    where status = 'loaded'
+    {% if var('changes_since', none) is not none %}
+        and loaded_at > cast({{ dbt.string_literal(var('changes_since')) }} as timestamp with time zone)
+    {% endif %}
+
+),
+
+changed_records as (
+
+    select distinct versions.platform_id, versions.record_id
+    from {{ ref('stg_platforms__income_record_versions') }} as versions
+    inner join new_loads on versions.load_id = new_loads.load_id
+
+),
+
+changed_periods as (
+
+    select distinct versions.period
+    from {{ ref('stg_platforms__income_record_versions') }} as versions
+    inner join changed_records
+        on versions.platform_id = changed_records.platform_id
+        and versions.record_id = changed_records.record_id
+
+),
+
+changed_persons as (
+
+    select distinct versions.person_key
+    from {{ ref('stg_platforms__gig_registration_versions') }} as versions
+    inner join new_loads on versions.load_id = new_loads.load_id
+
+),
+
+final as (
+
+    select 'period' as change_kind, period, {{ dbt.cast('null', api.Column.translate_type('string')) }} as person_key
+    from changed_periods
+    union all
+    select 'person' as change_kind, {{ dbt.cast('null', api.Column.translate_type('string')) }} as period, person_key
+    from changed_persons
+
+)
+
+select * from final

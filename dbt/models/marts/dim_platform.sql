@@ -1,0 +1,23 @@
+{#- The platforms that deliver data, as analysts join them to the marts. -#}
+with
+
+platforms as (
+
+    select * from {{ ref('platforms') }}
+
+),
+
+final as (
+
+    select
+        platform_id,
+        platform_name,
+        platform_type,
+        platform_subtype,
+        ilo_typology
+
+    from platforms
+
+)
+
+select * from final
