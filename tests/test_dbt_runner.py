@@ -34,7 +34,7 @@ def test_seed_and_seed_tests_build_the_ref_schema(work: Path) -> None:
     repo_target_existed = (DBT_PROJECT_DIR / "target").exists()
 
     run_dbt(["seed"], warehouse)
-    run_dbt(["test", "--select", "resource_type:seed"], warehouse)
+    run_dbt(["test", "--select", "resource_type:seed", "--indirect-selection", "cautious"], warehouse)
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for name in SEEDS:

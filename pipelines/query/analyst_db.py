@@ -1,0 +1,222 @@
+"""The analyst database: a copy of the aggregate schemas, rebuilt after every successful run.
+
+Why a separate file. DuckDB's lock-down (read-only, no external access, locked
+configuration) refuses files, ATTACH and SET, but every table of the opened file
+stays readable; so person-level data (`raw`, `quarantine`, `staging`,
+`intermediate`, `dq`) and the run records (`audit`) are out of analysts' reach
+only because the file they open does not contain them. And a run holds the
+warehouse for writing for its whole length (one writer per DuckDB file), so a
+query against the warehouse would have to wait or fail; the analyst file answers
+from the last completed run meanwhile.
+
+How it is swapped. Every refresh writes a complete new file under a temporary
+name, renames it to a versioned name (`<stem>_analyst.v<ns>.duckdb`) and then
+atomically replaces the symlink `<stem>_analyst.duckdb` (`os.replace`), so a
+reader sees the previous complete file or the new one, never a half-written one.
+A connection already open keeps reading its own file (POSIX keeps an unlinked
+file alive while it is open). A versioned name per build, rather than one file
+replaced in place, is what lets a process that still holds a connection to the
+old file open the new one: DuckDB's Python client caches one database instance
+per path, so reopening the same path would silently return the old data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import duckdb
+
+from pipelines.contract import Schema
+
+ANALYST_SCHEMAS: tuple[Schema, ...] = (Schema.MARTS, Schema.PUB, Schema.REF)
+"""Copied: aggregates (marts: inside the office; pub: may leave it) and reference data."""
+
+EXCLUDED_SCHEMAS: tuple[Schema, ...] = (
+    Schema.RAW,
+    Schema.QUARANTINE,
+    Schema.AUDIT,
+    Schema.STAGING,
+    Schema.INTERMEDIATE,
+    Schema.DQ,
+)
+"""Never copied: person-level data and run records (spec: indicators.md, 'Publication rules')."""
+
+BUILD_INFO_TABLE = "build_info"
+"""`main.build_info` in the analyst file: when it was built, from which warehouse, which tables."""
+
+_SOURCE_ALIAS = "flexemp_warehouse"
+_TARGET_ALIAS = "flexemp_analyst_build"
+
+
+class AnalystRefreshError(RuntimeError):
+    """The analyst database could not be rebuilt; the previous one (if any) is left in place."""
+
+
+def analyst_db_path(warehouse: Path) -> Path:
+    """The file analysts open: `<stem>_analyst.duckdb` beside the warehouse (a symlink to the current build)."""
+    return warehouse.with_name(f"{warehouse.stem}_analyst.duckdb")
+
+
+def refresh_analyst_db(warehouse: Path, con: duckdb.DuckDBPyConnection | None = None) -> Path:
+    """Rebuild the analyst database from the warehouse's `marts`, `pub` and `ref`; return its path.
+
+    The caller holds the warehouse lock (no run writes meanwhile). By default the
+    warehouse is attached READ_ONLY from a fresh DuckDB file, so no writable
+    connection to it is needed. A caller that already has the warehouse open in
+    this process may pass that connection instead: DuckDB refuses to attach a file
+    a second time in one process, so the copy then runs through `con` (which only
+    reads the warehouse). Schemas missing from the warehouse (e.g. `pub` before the
+    first publication) are skipped. On any failure the previous analyst file stays
+    in place and the half-built one is removed.
+    """
+    warehouse = warehouse.resolve()
+    if not warehouse.is_file():
+        raise AnalystRefreshError(f"no warehouse at {warehouse}: nothing to copy for analysts")
+    stable = analyst_db_path(warehouse)
+    _remove_stale_builds(stable)
+    version = stable.with_name(f"{stable.stem}.v{time.time_ns():020d}.duckdb")
+    building = version.with_name(version.name + ".tmp")
+    try:
+        if con is None:
+            _build_from_file(warehouse, building)
+        else:
+            _build_through(con, building)
+        os.replace(building, version)
+    except BaseException:
+        _unlink(building)
+        _unlink(building.with_name(building.name + ".wal"))
+        raise
+    previous = _current_version(stable)
+    _swap_symlink(stable, version)
+    _remove_old_versions(stable, keep={version.name, previous})
+    return stable
+
+
+def _build_from_file(warehouse: Path, building: Path) -> None:
+    """Open the new file, attach the warehouse read-only, copy, close (close checkpoints: no WAL left)."""
+    target = duckdb.connect(str(building))
+    try:
+        try:
+            target.execute(f"ATTACH {_literal(str(warehouse))} AS {_SOURCE_ALIAS} (READ_ONLY)")
+        except (duckdb.IOException, duckdb.ResourceInUseException, duckdb.ConnectionException) as exc:
+            raise AnalystRefreshError(
+                f"cannot read the warehouse {warehouse} to refresh the analyst database: {exc}. "
+                "Another connection holds it for writing; close it first, or pass that connection "
+                "as refresh_analyst_db(warehouse, con=...)."
+            ) from exc
+        target_catalog = _one(target, "SELECT current_database()")
+        target.execute("BEGIN")  # one commit for the whole copy, not one per table
+        _copy_aggregates(target, _SOURCE_ALIAS, target_catalog, warehouse)
+        target.execute("COMMIT")
+        target.execute(f"DETACH {_SOURCE_ALIAS}")
+    finally:
+        target.close()
+
+
+def _build_through(con: duckdb.DuckDBPyConnection, building: Path) -> None:
+    """Attach the new file to the caller's warehouse connection and copy into it; detach to close it."""
+    source_catalog = _one(con, "SELECT current_database()")
+    warehouse_path = _one(con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    con.execute(f"ATTACH {_literal(str(building))} AS {_TARGET_ALIAS}")
+    try:
+        _copy_aggregates(con, source_catalog, _TARGET_ALIAS, Path(warehouse_path or "?"))
+    finally:
+        con.execute(f"DETACH {_TARGET_ALIAS}")
+
+
+def _copy_aggregates(con: duckdb.DuckDBPyConnection, source: str, target: str, warehouse: Path) -> None:
+    """CTAS every table and view of the analyst schemas that exist in `source` into `target`.
+
+    Views are materialised: they would otherwise point at warehouse tables that the
+    analyst file does not hold. Constraints are not copied; these are read-only copies.
+    """
+    wanted = [str(s) for s in ANALYST_SCHEMAS]
+    placeholders = ", ".join("?" for _ in wanted)
+    objects = con.execute(
+        f"""SELECT schema_name, table_name FROM duckdb_tables()
+              WHERE database_name = ? AND schema_name IN ({placeholders})
+            UNION ALL
+            SELECT schema_name, view_name FROM duckdb_views()
+              WHERE database_name = ? AND NOT internal AND schema_name IN ({placeholders})
+            ORDER BY 1, 2""",
+        [source, *wanted, source, *wanted],
+    ).fetchall()
+    for schema in sorted({schema for schema, _ in objects}):
+        con.execute(f"CREATE SCHEMA {_ident(target)}.{_ident(schema)}")
+    for schema, table in objects:
+        con.execute(
+            f"CREATE TABLE {_ident(target)}.{_ident(schema)}.{_ident(table)} AS "
+            f"SELECT * FROM {_ident(source)}.{_ident(schema)}.{_ident(table)}"
+        )
+    con.execute(
+        f"""CREATE TABLE {_ident(target)}.main.{BUILD_INFO_TABLE} AS
+            SELECT now() AS built_at, ? AS warehouse, ?::VARCHAR[] AS tables""",
+        [str(warehouse), [f"{schema}.{table}" for schema, table in objects]],
+    )
+
+
+def _swap_symlink(stable: Path, version: Path) -> None:
+    """Point `stable` at `version` atomically: a new symlink under a temporary name, renamed over it."""
+    link = stable.with_name(f".{stable.name}.{os.getpid()}.link")
+    _unlink(link)
+    os.symlink(version.name, link)  # relative: the folder can move with its files
+    os.replace(link, stable)
+    dir_fd = os.open(stable.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename survives a crash
+    finally:
+        os.close(dir_fd)
+
+
+def _current_version(stable: Path) -> str:
+    """Name of the build `stable` points at now ('' when there is none yet or it is a plain file)."""
+    return os.readlink(stable) if stable.is_symlink() else ""
+
+
+def _versions(stable: Path) -> list[Path]:
+    prefix, suffix = f"{stable.stem}.v", ".duckdb"
+    return [p for p in stable.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(suffix)]
+
+
+def _remove_old_versions(stable: Path, keep: set[str]) -> None:
+    """Delete builds other than the current and the previous one.
+
+    The previous one is kept for a reader that resolved the symlink just before the
+    swap and has not opened the file yet; readers that have it open are unaffected
+    by the unlink anyway.
+    """
+    for path in _versions(stable):
+        if path.name not in keep:
+            _unlink(path)
+            _unlink(path.with_name(path.name + ".wal"))
+
+
+def _remove_stale_builds(stable: Path) -> None:
+    """Remove half-built files of a crashed refresh (refreshes are serialised by the warehouse lock)."""
+    for path in stable.parent.iterdir():
+        half_built = path.name.startswith(f"{stable.stem}.v") and path.name.endswith((".tmp", ".tmp.wal"))
+        stray_link = path.name.startswith(f".{stable.name}.") and path.name.endswith(".link")
+        if half_built or stray_link:
+            _unlink(path)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
