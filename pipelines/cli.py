@@ -245,8 +245,10 @@ def demo(workers: Workers = 2000, months: Months = 3) -> None:
 def _register_publication_commands() -> None:
     """Commands that live beside their modules; registered here so `flexemp --help` lists them."""
     from pipelines.export.cli import export
+    from pipelines.query.cli import query
 
     app.command()(export)
+    app.command()(query)
 
 
 _register_publication_commands()
