@@ -20,6 +20,20 @@ setup:  ## install uv if missing, then the locked environment (.venv)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
 		python3 -m pip install --user uv || pip install uv
 	$(UV) sync --frozen
+	@# The PDF reports need a CJK font (else Chinese renders as boxes) and HarfBuzz's subsetter
+	@# (else weasyprint subsets the large CJK font in Python, ~1 min per report): install the
+	@# Debian packages once, when missing and apt is usable as root.
+	@missing=""; \
+	[ -n "$$(fc-list :lang=zh 2>/dev/null)" ] || missing="fonts-noto-cjk"; \
+	ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing for the PDF reports:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing && fc-cache -f >/dev/null; \
+		else \
+			echo "warning: PDF reports need: $$missing (as root: apt-get install $$missing)" >&2; \
+		fi; \
+	fi
 
 demo: setup  ## generate sample deliveries into .work/demo and run the pipeline on them
 	$(UV) run flexemp demo

@@ -246,8 +246,10 @@ def _register_publication_commands() -> None:
     """Commands that live beside their modules; registered here so `flexemp --help` lists them."""
     from pipelines.export.cli import export
     from pipelines.query.cli import query
+    from pipelines.report.cli import report
 
     app.command()(export)
+    app.command()(report)
     app.command()(query)
 
 

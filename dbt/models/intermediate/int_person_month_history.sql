@@ -33,12 +33,9 @@ person_history as (
         min(case when panel.is_active then panel.period end) over (partition by panel.person_key)
             as first_active_period,
         {{ count_true('panel.is_active') }} over last_six_months as active_months_in_window,
-        sum({{ dbt.cast('panel.net_income', 'double') }}) over last_six_months
-            as net_income_window_sum,
-        sum(
-            {{ dbt.cast('panel.net_income', 'double') }}
-            * {{ dbt.cast('panel.net_income', 'double') }}
-        ) over last_six_months as net_income_window_sum_of_squares,
+        {#- exact decimal sums (a float window sum can differ in the last bit between builds) -#}
+        sum(panel.net_income) over last_six_months as net_income_window_sum,
+        sum(panel.net_income * panel.net_income) over last_six_months as net_income_window_sum_of_squares,
         max(case when panel.is_active then 1 else 0 end) over three_months_later as active_three_months_later
 
     from panel
@@ -69,10 +66,11 @@ final as (
                 and person_history.active_months_in_window >= 3
                 and person_history.net_income_window_sum > 0
                 then sqrt(greatest(
-                    person_history.net_income_window_sum_of_squares / 6
-                    - (person_history.net_income_window_sum / 6) * (person_history.net_income_window_sum / 6),
+                    {{ dbt.cast('person_history.net_income_window_sum_of_squares', 'double') }} / 6
+                    - ({{ dbt.cast('person_history.net_income_window_sum', 'double') }} / 6)
+                    * ({{ dbt.cast('person_history.net_income_window_sum', 'double') }} / 6),
                     0
-                )) / (person_history.net_income_window_sum / 6)
+                )) / ({{ dbt.cast('person_history.net_income_window_sum', 'double') }} / 6)
         end as income_cv
 
     from person_history

@@ -63,7 +63,8 @@ aggregated as (
         {{ percentile_cont(dbt.cast('net_income', 'double'), 0.5) }} as median_net_income,
         {{ percentile_cont(dbt.cast('net_income', 'double'), 0.1) }} as p10_net_income,
         {{ percentile_cont(dbt.cast('net_income', 'double'), 0.9) }} as p90_net_income,
-        avg({{ dbt.cast('hours_worked', 'double') }}) as mean_hours,
+        {#- exact decimal sum, one division: the same figure on every build (a float avg is not) -#}
+        sum(hours_worked) / nullif(count(hours_worked), 0) as mean_hours,
         {{ percentile_cont('hourly_earnings', 0.5) }} as median_hourly_earnings,
         {{ share(count_true('is_below_min_wage'), 'count(is_below_min_wage)') }} as below_min_wage_share,
         {{ share(count_true('has_social_insurance'), 'count(has_social_insurance)') }} as social_insurance_share,
