@@ -1266,7 +1266,7 @@ def styled(source: str, df: pl.DataFrame, style: FileStyle, platform: str, overr
             exprs[c] = (pl.coalesce(pl.col("_platform"), folder) if "_platform" in schema else folder).alias(c)
             continue
         dtype = schema[c]
-        e = pl.col(c)
+        e = pl.col(c).round(2) if dtype == pl.Float64 else pl.col(c)  # 2-decimal amounts, never float noise
         if dtype == pl.Datetime:
             utc_or_local = e.dt.offset_by("-8h") if zulu else e
             if native_parquet:
@@ -1423,7 +1423,8 @@ class TreeWriter:
                 "format": style.fmt, "compression": "gzip" if style.gz else None,
                 "encoding": style.encoding if style.fmt == "csv" else "utf-8" if style.fmt == "jsonl" else None,
                 "native_types": style.native if style.fmt != "csv" else False,
-                "rows": n_rows + malformed,
+                # inserted broken lines add rows; cutting the last line short turns a row into one
+                "rows": n_rows + style.malformed,
                 "status": contract.LedgerStatus.LOADED.value,
                 "bad_rows": dict(sorted(reasons.items())),
                 **({"schema_drift": [style.drift]} if style.drift else {}),

@@ -78,8 +78,10 @@ def test_run_pipeline_loads_every_source_under_one_run(airflow_home: Path, landi
     assert [(s.files_loaded, s.rows_loaded) for s in summary.sources] == [(1, 2), (1, 2), (2, 2)]
     income = summary.sources[-1]
     assert income.rows_quarantined == 1 and len(income.rejected) == 1 and "no_such_platform" in income.rejected[0]
-    assert [d.state for d in summary.dag_runs] == ["success"] * 3
-    assert {"ingest_job_postings", "income_records 3/3"} <= set(seen)
+    assert [d.dag_id for d in summary.dag_runs][:4] == [*(f"ingest_{s}" for s in SOURCES), "transform"]
+    assert all(d.state == "success" for d in summary.dag_runs)
+    assert {"ingest_job_postings", "income_records 3/3", "transform"} <= set(seen)
+    assert _query(warehouse, "SELECT sum(active_workers) > 0 FROM marts.flex_indicators_monthly") == [(True,)]
     # One run row for the whole pipeline, and every ledger row belongs to it.
     assert _query(warehouse, "SELECT run_id, status FROM audit.runs") == [(summary.run_id, "succeeded")]
     assert _query(warehouse, "SELECT DISTINCT run_id FROM audit.load_ledger") == [(summary.run_id,)]
