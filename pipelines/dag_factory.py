@@ -181,3 +181,38 @@ def build_transform_dag() -> DAG:
         dbt_build(run) >> check_marts(run) >> close_run(run, steps=["dbt_build", "check_marts"])
 
     return transform_dag()
+
+
+PUB_ASSET = Asset(f"flexemp://warehouse/{Schema.PUB}")
+
+
+def build_publish_dag() -> DAG:
+    """The publish DAG: disclosure control of the marts and, if a figure changed, a new release in `pub`.
+
+    Scheduled on the marts asset the transform DAG updates; its outlet is the
+    `pub` asset that exports and reports can be scheduled on.
+    """
+
+    @dag(
+        dag_id="publish",
+        description="Suppress confidential cells, audit, and record a release in pub when a figure changed.",
+        schedule=[MARTS_ASSET],
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["flexemp", "publish"],
+        params=run_params(),
+        doc_md=build_publish_dag.__doc__,
+    )
+    def publish_dag() -> None:
+        @task(pool=WAREHOUSE_POOL, outlets=[PUB_ASSET])
+        def publish(run: dict[str, Any]) -> dict[str, Any]:
+            """Primary/secondary suppression, the audit, and the release (one transaction)."""
+            from pipelines.tasks import publish as publish_marts
+
+            return publish_marts(run["warehouse"], run["run_id"])
+
+        run = open_run()
+        publish(run) >> close_run(run, steps=["publish"])
+
+    return publish_dag()

@@ -361,6 +361,9 @@ def run_pipeline(
             _stage(progress, "transform")
             conf = {"landing": landing, "warehouse": str(warehouse), "run_id": run_id, "full_refresh": full_refresh}
             summary.dag_runs.append(run_dag("transform", conf))
+            _stage(progress, "publish")
+            conf = {"landing": landing, "warehouse": str(warehouse), "run_id": run_id}
+            summary.dag_runs.append(run_dag("publish", conf))
         except BaseException as exc:
             summary.status = "failed"
             summary.seconds = time.perf_counter() - started

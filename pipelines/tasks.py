@@ -183,3 +183,19 @@ def check_marts(warehouse: str, run_id: str) -> dict:
 
 MART_PERIODS_DDL = f"""CREATE TABLE IF NOT EXISTS {Schema.AUDIT}.mart_periods (
     period VARCHAR PRIMARY KEY, first_seen_run_id VARCHAR NOT NULL)"""
+
+
+def publish(warehouse: str, run_id: str) -> dict:
+    """Disclosure-control the marts and record a release in `pub` if a published figure changed.
+
+    See `pipelines.publish`; raises when the audit cannot clear a release.
+    """
+    from pipelines.publish import publish as publish_marts
+
+    path = Path(warehouse)
+    with warehouse_lock(path, LOCK_WAIT_SECONDS):
+        con = connect(path)
+        try:
+            return publish_marts(con, run_id).as_dict()
+        finally:
+            con.close()

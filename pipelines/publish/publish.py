@@ -1,0 +1,171 @@
+"""The publish step: marts -> disclosure control -> candidate publication -> release (if anything changed).
+
+`publish(con, run_id)` is what `flexemp run` ends with (via the `publish` DAG):
+
+1. per table and period, the cells and relations (`suppression.build_cells`),
+   primary/secondary suppression and the audit (`suppression.protect`);
+2. the candidate publication, in SQL over the marts so every column keeps the
+   mart's type: `conf_status`, C/D rows with every measure null, the derived
+   measures nulled where their inputs are not safe, `vintage`,
+   `pipeline_version` and `status`;
+3. `releases.record_release`: a new release only when a published figure or
+   status changed.
+
+This step reads the marts, `marts.dim_region` (the region hierarchy),
+`audit.load_ledger` (the vintage) and `intermediate.int_active_workers_by_occupation`,
+an aggregate (not person-level) table: the worker count behind `tightness`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipelines.contract import Schema
+from pipelines.publish.releases import ReleaseOutcome, record_release
+from pipelines.publish.suppression import DEMAND, TABLES, WORKERS, TableRules, build_cells, protect
+from pipelines.settings import PIPELINE_VERSION
+
+PROVISIONAL_PERIODS = 3  # the newest periods of a table are provisional: corrections still arrive
+TIGHTNESS_MIN_WORKERS = 10  # same threshold as a worker-table cell
+CONF_TABLE = "pub_conf_{table}"  # temp table: key + conf_status of each mart row
+
+
+class AuditFailed(RuntimeError):
+    """Some confidential figure stayed derivable; nothing is released."""
+
+
+@dataclass
+class PublishResult:
+    """What one publish did: the release now current, and whether this run made it."""
+
+    release_id: str | None
+    new_release: bool
+    vintage: str | None
+    rows: dict[str, int] = field(default_factory=dict)
+    suppressed: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> C / D counts
+    audit_passed: bool = True
+    audit_suppressions: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def publish(con: duckdb.DuckDBPyConnection, run_id: str) -> PublishResult:
+    """Protect the marts and record a release if a published figure or status changed."""
+    started = time.perf_counter()
+    parents = con.sql(
+        f"""SELECT region_code, parent_region_code FROM {Schema.MARTS}.dim_region
+            WHERE region_level IN ('macro_region', 'province', 'prefecture')"""
+    ).pl()
+    audit_detail: dict[str, Any] = {}
+    suppressed: dict[str, dict[str, int]] = {}
+    extra = 0
+    for rules in TABLES:
+        detail = _protect_table(con, rules, parents)
+        audit_detail[rules.name] = detail
+        suppressed[rules.name] = {
+            "C": sum(d["primary_rows"] for d in detail.values()),
+            "D": sum(d["secondary"] for d in detail.values()),
+        }
+        extra += sum(d["audit_suppressions"] for d in detail.values())
+        failed = [period for period, d in detail.items() if not d["audit_passed"]]
+        if failed:
+            raise AuditFailed(f"{rules.name}: confidential cells stay derivable in {', '.join(failed)}")
+
+    vintage = con.execute(
+        f"SELECT max(delivery_date) FROM {Schema.AUDIT}.load_ledger WHERE status = 'loaded'"
+    ).fetchone()[0]
+    candidates = {rules.name: _candidate_sql(con, rules) for rules in TABLES}
+    outcome: ReleaseOutcome = record_release(
+        con,
+        candidates,
+        vintage=vintage,
+        pipeline_version=PIPELINE_VERSION,
+        audit_detail={"audit_suppressions": extra, "tables": audit_detail},
+        run_id=run_id,
+    )
+    return PublishResult(
+        release_id=outcome.release_id,
+        new_release=outcome.new_release,
+        vintage=str(outcome.vintage) if outcome.vintage else None,
+        rows=outcome.rows,
+        suppressed=suppressed,
+        audit_passed=True,
+        audit_suppressions=extra,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _protect_table(con: duckdb.DuckDBPyConnection, rules: TableRules, parents: pl.DataFrame) -> dict[str, Any]:
+    """conf_status of every row of one mart, period by period, into a temp table; the audit summary."""
+    columns = ", ".join(dict.fromkeys([*rules.key, *rules.counts, rules.contributors]))
+    marts = con.sql(f"SELECT {columns} FROM {Schema.MARTS}.{rules.name} ORDER BY period").pl()
+    statuses = []
+    detail: dict[str, Any] = {}
+    for (period,), rows in marts.group_by("period", maintain_order=True):
+        system = build_cells(rows, parents, rules)
+        protection = protect(system)
+        statuses.append(
+            rows.select(rules.key).with_columns(pl.Series("conf_status", protection.conf_status(rows.height)))
+        )
+        summary = protection.summary()
+        summary["primary_rows"] = int(protection.primary[: system.n_rows].sum())
+        summary["residuals"] = system.n_cells - system.n_rows
+        detail[str(period)] = summary
+    conf = (
+        pl.concat(statuses)
+        if statuses
+        else pl.DataFrame(schema={**{k: pl.String for k in rules.key}, "conf_status": pl.String})
+    )
+    con.register("conf_frame", conf)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {CONF_TABLE.format(table=rules.name)} AS SELECT * FROM conf_frame")
+    finally:
+        con.unregister("conf_frame")
+    return detail
+
+
+def _candidate_sql(con: duckdb.DuckDBPyConnection, rules: TableRules) -> str:
+    """The SELECT giving the table as it would be published (without release_id).
+
+    Every measure is kept only on free rows; `gender_pay_gap` also needs both
+    the F and the M row of its key free (it is their medians' ratio), and
+    `tightness` a worker count of at least 10 behind it (it reveals that count).
+    """
+    mart_columns = [r[0] for r in con.execute(f"DESCRIBE {Schema.MARTS}.{rules.name}").fetchall()]
+    conf = CONF_TABLE.format(table=rules.name)
+    joins = [f"JOIN {conf} AS c USING ({', '.join(rules.key)})"]
+    conditions: dict[str, str] = {}
+    if rules is WORKERS:
+        same_key = [k for k in rules.key if k != "gender"]
+        for alias, gender in (("f", "F"), ("g", "M")):
+            on = " AND ".join(f"{alias}.{k} = m.{k}" for k in same_key)
+            joins.append(f"LEFT JOIN {conf} AS {alias} ON {alias}.gender = '{gender}' AND {on}")
+        conditions["gender_pay_gap"] = "f.conf_status = 'F' AND g.conf_status = 'F'"
+    if rules is DEMAND:
+        joins.append(
+            f"""LEFT JOIN {Schema.INTERMEDIATE}.int_active_workers_by_occupation AS w
+                ON w.period = m.period AND w.region_level = m.region_level
+                AND w.region_code = m.region_code AND w.occupation_code = m.occupation_code"""
+        )
+        conditions["tightness"] = f"w.active_workers >= {TIGHTNESS_MIN_WORKERS}"
+    selected = []
+    for column in mart_columns:
+        if column in rules.key:
+            selected.append(f"m.{column}")
+        else:
+            rule = " AND ".join(["c.conf_status = 'F'", *([conditions[column]] if column in conditions else [])])
+            selected.append(f"CASE WHEN {rule} THEN m.{column} END AS {column}")
+    latest = f"""SELECT DISTINCT period FROM {Schema.MARTS}.{rules.name}
+                 ORDER BY period DESC LIMIT {PROVISIONAL_PERIODS}"""
+    return f"""SELECT {", ".join(selected)},
+                   c.conf_status,
+                   CASE WHEN m.period IN ({latest}) THEN 'P' ELSE 'F' END AS status
+            FROM {Schema.MARTS}.{rules.name} AS m
+            {" ".join(joins)}"""
