@@ -186,16 +186,21 @@ MART_PERIODS_DDL = f"""CREATE TABLE IF NOT EXISTS {Schema.AUDIT}.mart_periods (
 
 
 def publish(warehouse: str, run_id: str) -> dict:
-    """Disclosure-control the marts and record a release in `pub` if a published figure changed.
+    """Disclosure-control the marts and record a release in `pub` if a published figure changed,
+    then refresh the analyst database (marts + pub + ref) from the completed warehouse.
 
-    See `pipelines.publish`; raises when the audit cannot clear a release.
+    See `pipelines.publish`; raises when the audit cannot clear a release. Analysts keep
+    reading the previous analyst file until the new one is swapped in whole.
     """
     from pipelines.publish import publish as publish_marts
+    from pipelines.query.analyst_db import refresh_analyst_db
 
     path = Path(warehouse)
     with warehouse_lock(path, LOCK_WAIT_SECONDS):
         con = connect(path)
         try:
-            return publish_marts(con, run_id).as_dict()
+            result = publish_marts(con, run_id).as_dict()
         finally:
             con.close()
+        result["analyst_db"] = str(refresh_analyst_db(path))
+    return result
