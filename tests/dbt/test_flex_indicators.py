@@ -89,7 +89,7 @@ def test_active_workers_and_median_income_for_the_country(built, expected):
         cell = counted.filter(pl.col("period") == period)
         mart = mart_cell(built, period, "country", "CN")
         assert mart["active_workers"] == cell.height
-        assert float(mart["median_net_income"]) == pytest.approx(median(cell["net"]), abs=0.005)
+        assert float(mart["median_net_income"]) == pytest.approx(median(cell["net"]), abs=0.006)  # rounded to the fen
 
 
 def test_women_35_44_in_a_province(built, expected):
@@ -100,7 +100,7 @@ def test_women_35_44_in_a_province(built, expected):
     cell = counted.filter((pl.col("period") == period) & (pl.col("province_code") == biggest))
     mart = mart_cell(built, period, "province", biggest, "35-44", "F")
     assert mart["active_workers"] == cell.height
-    assert float(mart["median_net_income"]) == pytest.approx(median(cell["net"]), abs=0.005)
+    assert float(mart["median_net_income"]) == pytest.approx(median(cell["net"]), abs=0.006)  # rounded to the fen
 
 
 def test_gender_pay_gap(built, expected):
