@@ -22,3 +22,11 @@ def length(expr):
 
 def position(substring, string):
     return f"position({substring} in {string})"
+
+
+def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None):
+    return f"string_agg({measure}, {delimiter_text})"
+
+
+def string_literal(value):
+    return f"'{value}'"

@@ -22,7 +22,10 @@
 
 {#- Last day of a period, as a DATE. -#}
 {% macro period_end(period_expr) -%}
-    {{ dbt.cast(dbt.dateadd('day', -1, dbt.dateadd('month', 1, period_start(period_expr))), api.Column.translate_type('date')) }}
+    {{ dbt.cast(
+        dbt.dateadd('day', -1, dbt.dateadd('month', 1, period_start(period_expr))),
+        api.Column.translate_type('date')
+    ) }}
 {%- endmacro %}
 
 {#- The period n months after (n < 0: before) a period. -#}
@@ -32,6 +35,7 @@
 
 {#- Months from period a to period b (b - a). -#}
 {% macro period_diff(a, b) -%}
-    (({{ dbt.cast("left(" ~ b ~ ", 4)", api.Column.translate_type('integer')) }} * 12 + {{ dbt.cast("right(" ~ b ~ ", 2)", api.Column.translate_type('integer')) }})
-     - ({{ dbt.cast("left(" ~ a ~ ", 4)", api.Column.translate_type('integer')) }} * 12 + {{ dbt.cast("right(" ~ a ~ ", 2)", api.Column.translate_type('integer')) }}))
+    {%- set integer_type = api.Column.translate_type('integer') -%}
+    (({{ dbt.cast("left(" ~ b ~ ", 4)", integer_type) }} * 12 + {{ dbt.cast("right(" ~ b ~ ", 2)", integer_type) }})
+     - ({{ dbt.cast("left(" ~ a ~ ", 4)", integer_type) }} * 12 + {{ dbt.cast("right(" ~ a ~ ", 2)", integer_type) }}))
 {%- endmacro %}

@@ -10,7 +10,9 @@ panel as (
 
 registrations as (
 
-    select person_key, min(registered_at) as first_registered_at
+    select
+        person_key,
+        min(registered_at) as first_registered_at
     from {{ ref('stg_platforms__gig_registrations') }}
     group by person_key
 

@@ -10,7 +10,9 @@ quarantined as (
 
 ledger as (
 
-    select file_path, platform_id as delivery_platform_id
+    select
+        file_path,
+        platform_id as delivery_platform_id
     from {{ ref('stg_audit__load_ledger') }}
 
 ),

@@ -9,16 +9,19 @@ new_loads as (
 
     select load_id
     from {{ ref('stg_audit__load_ledger') }}
-    where status = 'loaded'
-    {% if var('changes_since', none) is not none %}
-        and loaded_at > cast({{ dbt.string_literal(var('changes_since')) }} as timestamp with time zone)
-    {% endif %}
+    where
+        status = 'loaded'
+        {% if var('changes_since', none) is not none %}
+            and loaded_at > cast({{ dbt.string_literal(var('changes_since')) }} as timestamp with time zone)
+        {% endif %}
 
 ),
 
 changed_records as (
 
-    select distinct versions.platform_id, versions.record_id
+    select distinct
+        versions.platform_id,
+        versions.record_id
     from {{ ref('stg_platforms__income_record_versions') }} as versions
     inner join new_loads on versions.load_id = new_loads.load_id
 
@@ -29,8 +32,9 @@ changed_periods as (
     select distinct versions.period
     from {{ ref('stg_platforms__income_record_versions') }} as versions
     inner join changed_records
-        on versions.platform_id = changed_records.platform_id
-        and versions.record_id = changed_records.record_id
+        on
+            versions.platform_id = changed_records.platform_id
+            and versions.record_id = changed_records.record_id
 
 ),
 
@@ -44,10 +48,16 @@ changed_persons as (
 
 final as (
 
-    select 'period' as change_kind, period, {{ dbt.cast('null', api.Column.translate_type('string')) }} as person_key
+    select
+        'period' as change_kind,
+        period,
+        {{ dbt.cast('null', api.Column.translate_type('string')) }} as person_key
     from changed_periods
     union all
-    select 'person' as change_kind, {{ dbt.cast('null', api.Column.translate_type('string')) }} as period, person_key
+    select
+        'person' as change_kind,
+        {{ dbt.cast('null', api.Column.translate_type('string')) }} as period,
+        person_key
     from changed_persons
 
 )

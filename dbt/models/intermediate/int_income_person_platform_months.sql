@@ -16,7 +16,10 @@ income as (
 
     select * from {{ ref('stg_platforms__income_records') }}
     {% if is_incremental() %}
-    where period in (select period from {{ ref('int_changes_since_last_build') }} where change_kind = 'period')
+        where period in (
+            select changes.period from {{ ref('int_changes_since_last_build') }} as changes
+            where changes.change_kind = 'period'
+        )
     {% endif %}
 
 ),

@@ -15,7 +15,8 @@ from_changed_months as (
     select periods.period
     from {{ ref('dim_period') }} as periods
     where periods.period >= (
-        select {{ period_add('min(changes.period)', -3) }} from changes where changes.change_kind = 'period'
+        select {{ period_add('min(changes.period)', -3) }} from changes
+        where changes.change_kind = 'period'
     )
 
 ),

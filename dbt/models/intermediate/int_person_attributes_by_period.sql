@@ -6,7 +6,9 @@ with
 
 person_periods as (
 
-    select distinct person_key, period
+    select distinct
+        person_key,
+        period
     from {{ ref('int_income_person_platform_months') }}
 
 ),
@@ -32,15 +34,19 @@ candidates as (
         registrations.has_other_job,
         row_number() over (
             partition by person_periods.person_key, person_periods.period
-            order by registrations.updated_at desc, registrations.delivery_date desc,
+            order by
+                registrations.updated_at desc, registrations.delivery_date desc,
                 registrations.platform_id desc, registrations.registration_id desc
         ) as newest_first
 
     from person_periods
     inner join registrations
-        on person_periods.person_key = registrations.person_key
-        and registrations.registered_at
-        < {{ dbt.cast(dbt.dateadd('month', 1, period_start('person_periods.period')), api.Column.translate_type('timestamp')) }}
+        on
+            person_periods.person_key = registrations.person_key
+            and registrations.registered_at < {{ dbt.cast(
+                dbt.dateadd('month', 1, period_start('person_periods.period')),
+                api.Column.translate_type('timestamp')
+            ) }}
 
 ),
 

@@ -20,11 +20,15 @@ platform_months as (
 
     select * from {{ ref('int_income_person_platform_months') }}
     {% if is_incremental() %}
-    where
-        period in (select period from {{ ref('int_changes_since_last_build') }} where change_kind = 'period')
-        or person_key in (
-            select person_key from {{ ref('int_changes_since_last_build') }} where change_kind = 'person'
-        )
+        where
+            period in (
+                select changes.period from {{ ref('int_changes_since_last_build') }} as changes
+                where changes.change_kind = 'period'
+            )
+            or person_key in (
+                select changes.person_key from {{ ref('int_changes_since_last_build') }} as changes
+                where changes.change_kind = 'person'
+            )
     {% endif %}
 
 ),
@@ -43,7 +47,8 @@ regions as (
 
 minimum_wages as (
 
-    select * from {{ ref('minimum_wages') }} where tier = 1
+    select * from {{ ref('minimum_wages') }}
+    where tier = 1
 
 ),
 
@@ -77,12 +82,13 @@ with_attributes as (
         attributes.occupation_code,
         attributes.has_other_job,
         {{ dbt.cast("left(person_months.period, 4)", api.Column.translate_type('integer')) }}
-            - attributes.birth_year as age
+        - attributes.birth_year as age
 
     from person_months
     left join attributes
-        on person_months.person_key = attributes.person_key
-        and person_months.period = attributes.period
+        on
+            person_months.person_key = attributes.person_key
+            and person_months.period = attributes.period
 
 ),
 
@@ -114,8 +120,9 @@ with_minimum_wage as (
 
     from with_regions
     left join minimum_wages
-        on with_regions.residence_province_code = minimum_wages.province_code
-        and minimum_wages.effective_from <= {{ period_end('with_regions.period') }}
+        on
+            with_regions.residence_province_code = minimum_wages.province_code
+            and minimum_wages.effective_from <= {{ period_end('with_regions.period') }}
 
 ),
 

@@ -11,8 +11,10 @@ bounds as (
         ) as first_period,
         greatest(
             (select max(period) from {{ ref('stg_platforms__income_records') }}),
-            (select max({{ period_of('delivery_date') }}) from {{ ref('stg_audit__load_ledger') }}
-             where status = 'loaded')
+            (
+                select max({{ period_of('delivery_date') }}) from {{ ref('stg_audit__load_ledger') }}
+                where status = 'loaded'
+            )
         ) as last_period
 
 ),
@@ -20,12 +22,11 @@ bounds as (
 months as (
 
     select
-        {{ period_of(dbt.dateadd('month', 'offset_months', period_start('bounds.first_period'))) }} as period
+        {{ period_of(dbt.dateadd('month', 'month_offsets.offset_months', period_start('bounds.first_period'))) }}
+            as period
     from bounds
-    cross join (
-        select generate_series as offset_months from generate_series(0, 1200)
-    ) as offsets
-    where offset_months <= {{ period_diff('bounds.first_period', 'bounds.last_period') }}
+    cross join generate_series(0, 1200) as month_offsets (offset_months)
+    where month_offsets.offset_months <= {{ period_diff('bounds.first_period', 'bounds.last_period') }}
 
 ),
 
@@ -33,9 +34,13 @@ final as (
 
     select
         period,
-        {{ dbt.cast("left(period, 4)", api.Column.translate_type('integer')) }} as year,
-        {{ dbt.cast("right(period, 2)", api.Column.translate_type('integer')) }} as month,
-        {{ dbt.cast("floor((" ~ dbt.cast("right(period, 2)", api.Column.translate_type('integer')) ~ " + 2) / 3)", api.Column.translate_type('integer')) }} as quarter,
+        {#- year, month and quarter are keywords, but they are the documented column names. #}
+        {{ dbt.cast("left(period, 4)", api.Column.translate_type('integer')) }} as year,  -- noqa: RF04
+        {{ dbt.cast("right(period, 2)", api.Column.translate_type('integer')) }} as month,  -- noqa: RF04
+        {{ dbt.cast(
+            "floor((" ~ dbt.cast("right(period, 2)", api.Column.translate_type('integer')) ~ " + 2) / 3)",
+            api.Column.translate_type('integer')
+        ) }} as quarter,  -- noqa: RF04
         {{ period_start('period') }} as month_start,
         {{ period_end('period') }} as month_end,
         row_number() over (order by period) as period_index

@@ -16,10 +16,10 @@ active_persons as (
 
     select * from {{ ref('int_person_month_history') }}
     where
-        {% if is_incremental() %}
-        period in (select period from {{ ref('int_periods_to_rebuild') }}) and
-        {% endif %}
         is_active
+        {% if is_incremental() %}
+            and period in (select rebuild.period from {{ ref('int_periods_to_rebuild') }} as rebuild)
+        {% endif %}
         and is_registered
         and age_cohort is not null
         and residence_province_code is not null
@@ -35,13 +35,13 @@ by_region as (
         ('prefecture', 'residence_prefecture_code'),
     ] %}
     {% for level, code in levels %}
-    select
-        '{{ level }}' as region_level,
-        {{ code }} as region_code,
-        active_persons.*
-    from active_persons
-    {% if level == 'prefecture' %}where residence_prefecture_code is not null{% endif %}
-    {{ "union all" if not loop.last }}
+        select
+            '{{ level }}' as region_level,
+            {{ code }} as region_code,
+            active_persons.*
+        from active_persons
+        {% if level == 'prefecture' %}where residence_prefecture_code is not null{% endif %}
+        {{ "union all" if not loop.last }}
     {% endfor %}
 
 ),
@@ -113,13 +113,15 @@ final as (
 
     from aggregated as cells
     left join aggregated as men
-        on cells.gender = 'ALL' and men.gender = 'M'
-        and cells.period = men.period and cells.region_level = men.region_level
-        and cells.region_code = men.region_code and cells.age_cohort = men.age_cohort
+        on
+            cells.gender = 'ALL' and men.gender = 'M'
+            and cells.period = men.period and cells.region_level = men.region_level
+            and cells.region_code = men.region_code and cells.age_cohort = men.age_cohort
     left join aggregated as women
-        on cells.gender = 'ALL' and women.gender = 'F'
-        and cells.period = women.period and cells.region_level = women.region_level
-        and cells.region_code = women.region_code and cells.age_cohort = women.age_cohort
+        on
+            cells.gender = 'ALL' and women.gender = 'F'
+            and cells.period = women.period and cells.region_level = women.region_level
+            and cells.region_code = women.region_code and cells.age_cohort = women.age_cohort
 
 )
 
