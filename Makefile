@@ -11,7 +11,7 @@ AIRFLOW_PORT ?= 8080
 export UV_COMPILE_BYTECODE := 1
 export FLEXEMP_WORK_DIR := $(WORK)
 
-.PHONY: help setup demo test lint airflow clean
+.PHONY: help setup demo test bench lint airflow clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ demo: setup  ## generate sample deliveries into .work/demo and run the pipeline 
 
 test: setup  ## run the test suite (real DuckDB, real Airflow dag.test runs)
 	$(UV) run pytest
+
+BENCH_ARGS ?=
+bench: setup  ## the benchmark: bare-DuckDB floor vs the pipeline (BENCH_ARGS="--workers N --months M")
+	$(UV) run python bench/run_benchmark.py $(BENCH_ARGS)
 
 lint: setup  ## ruff on Python, sqlfluff (dialect duckdb) on the dbt models
 	$(UV) run ruff check .
