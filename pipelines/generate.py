@@ -23,7 +23,7 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -232,17 +232,20 @@ def generate_landing(
     ref = Reference.load()
     world = World(ref, cal, workers, seed)
 
-    frames = {
-        "gig_registrations": world.registrations(),
-        "income_records": world.income(),
-        "job_postings": world.postings(),
-    }
-    plans = {src: plan_source(src, frames[src], world) for src in contract.SOURCES}
-    total = sum(len(p.files) for p in plans.values())
-    writer = TreeWriter(out, progress, total)
-    manifest_sources = {}
-    for src in contract.SOURCES:
-        manifest_sources[src] = writer.write_source(plans[src], world)
+    draw = {"gig_registrations": world.registrations, "income_records": world.income,
+            "job_postings": world.postings}
+    # until a source is planned, count a file per platform and day (the progress bar's total)
+    writer = TreeWriter(out, progress, len(contract.SOURCES) * len(ref.platforms) * cal.n_days)
+    # Each source has its own random streams, so the next one can be drawn (numpy, mostly single-threaded)
+    # while the previous one is written; the largest source comes last and overlaps the most.
+    with ThreadPoolExecutor(max_workers=1) as writing:
+        pending = {}
+        for src in contract.SOURCES:
+            plan = plan_source(src, draw[src](), world)
+            writer.planned(len(plan.files), len(ref.platforms) * cal.n_days)
+            pending[src] = writing.submit(writer.write_source, plan, world)
+            del plan  # the writer holds it until the source is written
+        manifest_sources = {src: job.result() for src, job in pending.items()}
 
     manifest = {
         "generator": "pipelines.generate",
@@ -1202,8 +1205,8 @@ def contract_columns(source: str, part: pl.DataFrame, world: World) -> pl.DataFr
     def ts(c: str) -> pl.Expr:
         return pl.from_epoch(pl.col(c) + epoch, time_unit="s").alias(c)
 
-    # platform_id is constant within a file (the folder's): styled() writes it as a literal, and only the
-    # platform_mismatch copies carry another one, as text in `_platform`
+    # platform_id is the folder's platform (styled() writes its name), and only the platform_mismatch
+    # copies carry another one, as text in `_platform`
     if "platform_id_override" in part.columns:
         part = part.with_columns(_platform=pl.col("platform_id_override").replace_strict(
             names, default=None, return_dtype=pl.String))
@@ -1217,9 +1220,9 @@ def contract_columns(source: str, part: pl.DataFrame, world: World) -> pl.DataFr
     idc = ID_COLUMN[source]
     ident = fmt_ids(ID_PREFIX[source], pl.col(idc), 12 if source == "income_records" else 10).alias(idc)
     if source == "income_records":
-        labels = np.array([world.cal.period_label(m) for m in range(world.cal.months + 3)])
+        labels = pl.Series("period", [world.cal.period_label(m) for m in range(world.cal.months + 3)])
         month = part["month"]
-        period = pl.Series("period", labels[month.fill_null(0).to_numpy()], dtype=pl.String)
+        period = labels.gather(month.fill_null(0))  # not via numpy strings: those convert slowly
         if month.null_count():
             period = period.scatter(month.is_null().arg_true(), None)
         part = part.with_columns(period)
@@ -1246,24 +1249,23 @@ def contract_columns(source: str, part: pl.DataFrame, world: World) -> pl.DataFr
     return part.select(*cols, *extra)
 
 
-def styled(source: str, df: pl.DataFrame, style: FileStyle, platform: str, overrides: bool = False
-           ) -> pl.LazyFrame:
+def styled(source: str, df: pl.DataFrame, style: FileStyle, platform: pl.Expr,
+           broken: frozenset[str] = frozenset()) -> pl.LazyFrame:
     """The file's columns in one select: spellings (booleans, gender, timestamps), types, drift, order.
 
-    `overrides`: the slice holds invalid_type rows, whose `_col` column is replaced by `_val` text.
+    `platform` gives platform_id (the folder's name; a literal for one file, a lookup for a batch).
+    `broken`: columns in which invalid_type rows carry `_val` text instead of a value.
     """
     ts_fmt = TS_FORMATS[style.ts]
     zulu = ts_fmt.endswith("Z")
     native_parquet = style.fmt == "parquet" and style.native
     all_text = (style.fmt == "jsonl" and not style.native) or (style.fmt == "parquet" and not style.native)
     t, f = BOOL_SPELLINGS[style.bools]
-    broken = set(df["_col"].drop_nulls().unique().to_list()) if overrides else set()
     exprs: dict[str, pl.Expr] = {}
     schema = df.schema
     for c in contract.column_names(source):
         if c == "platform_id":
-            folder = pl.lit(platform)
-            exprs[c] = (pl.coalesce(pl.col("_platform"), folder) if "_platform" in schema else folder).alias(c)
+            exprs[c] = (pl.coalesce(pl.col("_platform"), platform) if "_platform" in schema else platform).alias(c)
             continue
         dtype = schema[c]
         e = pl.col(c).round(2) if dtype == pl.Float64 else pl.col(c)  # 2-decimal amounts, never float noise
@@ -1289,34 +1291,71 @@ def styled(source: str, df: pl.DataFrame, style: FileStyle, platform: str, overr
         exprs[c] = e.alias(c)
     if style.drift:
         exprs[style.drift] = pl.lit(DRIFT_VALUES[style.drift]).alias(style.drift)
-    order = list(exprs)
-    if style.shuffle is not None:
-        order = [order[i] for i in style.shuffle if i < len(order)]
-    return df.lazy().select([exprs[c] for c in order])
+    return df.lazy().select([exprs[c] for c in column_order(list(exprs), style)])
+
+
+def column_order(columns: list[str], style: FileStyle) -> list[str]:
+    """The file's column order: the contract's (drift column last), or the file's permutation of it."""
+    if style.shuffle is None:
+        return columns
+    return [columns[i] for i in style.shuffle if i < len(columns)]
 
 
 DRIFT_VALUES = {"app_version": "8.3.1", "city_name": "杭州", "rider_level": "gold", "remark": "",
                 "channel": "app"}
 
 
-def serialize(df: pl.DataFrame, style: FileStyle, rng: np.random.Generator) -> tuple[bytes, int]:
-    """Bytes of the file and the number of malformed lines it carries."""
-    malformed = style.malformed
-    if style.fmt == "parquet":
-        buf = io.BytesIO()
-        df.write_parquet(buf, statistics=False)
-        return buf.getvalue(), 0
+def to_utf8(df: pl.DataFrame, style: FileStyle) -> bytes:
+    """CSV or JSONL of a styled frame as UTF-8 (one file's or a whole batch's: a line depends on its row only).
+
+    Written to a buffer: a Python str of a large batch costs more to build than the bytes.
+    """
+    buf = io.BytesIO()
     if style.fmt == "csv":
-        text = df.write_csv(float_precision=2, datetime_format=TS_FORMATS[style.ts])
-    else:
-        text = df.write_ndjson()
-        if style.drop_nulls:
-            text = re.sub(r'\{"[A-Za-z_]+":null,', "{", re.sub(r',"[A-Za-z_]+":null', "", text))
+        df.write_csv(buf, float_precision=2, datetime_format=TS_FORMATS[style.ts])
+        return buf.getvalue()
+    df.write_ndjson(buf)
+    data = buf.getvalue()
+    if style.drop_nulls:
+        data = re.sub(rb'\{"[A-Za-z_]+":null,', b"{", re.sub(rb',"[A-Za-z_]+":null', b"", data))
+    return data
+
+
+def to_parquet(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_parquet(buf, statistics=False)
+    return buf.getvalue()
+
+
+def text_encoding(style: FileStyle) -> str:
+    return "gb18030" if style.encoding == "gb18030" else "utf-8"
+
+
+def needs_text(style: FileStyle) -> bool:
+    """Line-level faults are made on text; clean files go from encoded bytes straight to disk."""
+    return bool(style.malformed or style.cut_short)
+
+
+def finish_bytes(data: bytes, style: FileStyle) -> bytes:
+    """Encoded clean text -> the file's bytes: byte-order mark and gzip as the file's style says."""
+    if style.encoding == "utf-8-sig":
+        data = b"\xef\xbb\xbf" + data
+    if style.gz:
+        data = gzip.compress(data, compresslevel=3, mtime=0)
+    return data
+
+
+def finish_text(text: str, style: FileStyle, rng: Callable[[], np.random.Generator]) -> tuple[bytes, int]:
+    """A file's text -> its bytes and the number of malformed lines it carries (inserted or cut short).
+
+    `rng` is only called when the file gets broken lines, since a generator costs more than a clean file.
+    """
+    malformed = style.malformed
     if malformed or style.cut_short:
         lines = text.split("\n")
         header, body = (lines[:1], lines[1:-1]) if style.fmt == "csv" else ([], lines[:-1])
         if malformed:
-            body = insert_malformed(body, malformed, style.fmt, rng)
+            body = insert_malformed(body, malformed, style.fmt, rng())
         if style.cut_short and body and '"' not in body[-1]:
             fields = body[-1].split(",")
             keep = max(2, len(fields) // 3)
@@ -1325,12 +1364,7 @@ def serialize(df: pl.DataFrame, style: FileStyle, rng: np.random.Generator) -> t
             malformed += 1
         else:
             text = "\n".join(header + body) + "\n"
-    data = text.encode("gb18030" if style.encoding == "gb18030" else "utf-8")
-    if style.encoding == "utf-8-sig":
-        data = b"\xef\xbb\xbf" + data
-    if style.gz:
-        data = gzip.compress(data, compresslevel=3, mtime=0)
-    return data, malformed
+    return finish_bytes(text.encode(text_encoding(style)), style), malformed
 
 
 def insert_malformed(body: list[str], n: int, fmt: str, rng: np.random.Generator) -> list[str]:
@@ -1372,6 +1406,11 @@ class TreeWriter:
     def path(self, source: str, platform: str, day: date, name: str) -> str:
         return f"{source}/{platform}/{day.isoformat()}/{name}"
 
+    def file_path(self, plan: SourcePlan, world: World, i: int) -> str:
+        plat, day, _, _ = plan.files[i]
+        platform, d = world.ref.platforms[plat], world.cal.day_date(day)
+        return self.path(plan.source, platform, d, f"{plan.source}_{platform}_{d:%Y%m%d}{plan.styles[i].suffix}")
+
     def put(self, rel: str, data: bytes) -> None:
         p = self.out / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -1380,35 +1419,29 @@ class TreeWriter:
     def write_source(self, plan: SourcePlan, world: World) -> dict:
         src = plan.source
         files: dict[str, dict] = {}
-        rows = contract_columns(src, plan.rows, world)  # set-wise once: files only slice and restyle
-        bads: dict[int, pl.DataFrame] = {}
-        if plan.bad:
-            bad = pl.concat([b.with_columns(_file=pl.lit(i, pl.Int64)) for i, b in sorted(plan.bad.items())],
-                            how="diagonal_relaxed")
-            shown = contract_columns(src, bad.drop("_file"), world).with_columns(bad["_file"])
-            bads = {int(k[0]): v.drop("_file") for k, v in shown.partition_by("_file", as_dict=True).items()}
+        rows = delivered_rows(src, plan)
+        rels = [self.file_path(plan, world, i) for i in range(len(plan.files))]
+        for folder in sorted({rel.rpartition("/")[0] for rel in rels}):  # once, not once per file
+            (self.out / folder).mkdir(parents=True, exist_ok=True)
+        names = pl.col("platform_id").replace_strict(dict(enumerate(world.ref.platforms)),
+                                                     return_dtype=pl.String)
 
-        def render(i: int) -> tuple[str, int, int]:
-            plat, day, off, length = plan.files[i]
-            style = plan.styles[i]
-            platform = world.ref.platforms[plat]
-            part = rows.slice(off, length)
-            if i in bads:
-                part = interleave(part, bads[i])
-            lf = styled(src, part, style, platform, i in bads and "_col" in bads[i].columns)
-            d = world.cal.day_date(day)
-            rel = self.path(src, platform, d, f"{src}_{platform}_{d:%Y%m%d}{style.suffix}")
-            target = self.out / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            malformed = write_file(lf, style, target, lambda: rng_for(world.seed, "render", src, i))
-            self.tick()
-            return rel, len(part), malformed
+        def render(batch: list[int]) -> list[int]:
+            malformed = {}
+            for i, data, n_bad in render_batch(src, rows, plan, batch, names, world):
+                (self.out / rels[i]).write_bytes(data)
+                malformed[i] = n_bad
+                self.tick()
+            return [malformed[i] for i in batch]
 
-        if THREADS > 1:
-            with ThreadPoolExecutor(max_workers=THREADS) as pool:
-                results = list(pool.map(render, range(len(plan.files))))
-        else:
-            results = [render(i) for i in range(len(plan.files))]
+        batches = style_batches(plan, rows)
+        malformed_of: dict[int, int] = {}
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
+            done = pool.map(render, batches) if THREADS > 1 else map(render, batches)
+            for batch, counts in zip(batches, done, strict=True):
+                malformed_of.update(zip(batch, counts, strict=True))
+        results = [(rels[i], int(rows.starts[i + 1] - rows.starts[i]), malformed_of[i])
+                   for i in range(len(plan.files))]
         for i, (rel, n_rows, malformed) in enumerate(results):
             style = plan.styles[i]
             d = world.cal.day_date(plan.files[i][1])
@@ -1433,6 +1466,11 @@ class TreeWriter:
         self.faults(plan, world, files)
         return {"summary": summarize(src, files, plan), "files": files}
 
+    def planned(self, files: int, estimate: int) -> None:
+        """A source's real file count replaces the estimate the progress total carried for it."""
+        with self.lock:
+            self.total += files - estimate
+
     def tick(self) -> None:
         with self.lock:
             self.done += 1
@@ -1454,7 +1492,8 @@ class TreeWriter:
             plat, day, off, length = plan.files[i]
             part = plan.rows.slice(off, min(length, limit))
             platform = world.ref.platforms[plat]
-            return (styled(src, contract_columns(src, part, world), plain, platform).collect(engine="in-memory"),
+            return (styled(src, contract_columns(src, part, world), plain, pl.lit(platform))
+                    .collect(engine="in-memory"),
                     platform,
                     world.cal.day_date(day))
 
@@ -1515,26 +1554,138 @@ class TreeWriter:
         add(self.path(src, plat, d, f"{src}_{plat}_{d:%Y%m%d}_part7.csv"), b"", 0, loaded)
 
 
-def interleave(part: pl.DataFrame, bad: pl.DataFrame) -> pl.DataFrame:
-    """Good rows in order, each bad row right after the good row it was copied from."""
-    pos = np.concatenate([np.arange(len(part)) * 2, bad["_pos"].to_numpy() * 2 + 1])
-    both = pl.concat([part, bad.drop("_pos", "_reason")], how="diagonal_relaxed")
-    return both[np.argsort(pos, kind="stable")]
+# --------------------------------------------------------------------------------------------
+# Rendering in batches: with ~15,000 files, a Polars query, a writer call and a folder per file
+# cost more than the rows. Files that share a style are therefore styled and serialised together,
+# and each file's bytes are cut out of the batch's (header + its lines); lines do not depend on
+# their neighbours, so the bytes are those of rendering each file on its own.
+# --------------------------------------------------------------------------------------------
 
 
-def write_file(lf: pl.LazyFrame, style: FileStyle, target: Path, rng: Callable[[], np.random.Generator]) -> int:
-    """Write one delivered file; returns the number of malformed lines it carries.
+@dataclass(frozen=True)
+class DeliveredRows:
+    """Every row of a source's regular files (internal columns), with the bad rows in place.
 
-    Everything goes through bytes in memory: with thousands of small files, Polars' own file sinks
-    cost more per call than writing the bytes from Python.
+    File i's rows are `frame[order[starts[i]:starts[i + 1]]]`: its good rows in order, each bad row
+    right after the good row it was copied from. Rows stay internal (integers, mostly) until a batch
+    takes them: gathering those is cheap, and the contract's text columns never exist for a whole source.
     """
-    df = lf.collect(engine="in-memory")  # the default engine costs ~0.5 ms more per query: 15k queries
-    if style.fmt == "csv" and not (style.gz or style.malformed or style.cut_short) and style.encoding == "utf-8":
-        target.write_bytes(df.write_csv(float_precision=2, datetime_format=TS_FORMATS[style.ts]).encode())
-        return 0
-    data, malformed = serialize(df, style, rng())
-    target.write_bytes(data)
-    return malformed
+
+    source: str
+    frame: pl.DataFrame  # good rows, then bad rows (with _pk/_col/_val/... where they are broken)
+    order: np.ndarray
+    starts: np.ndarray
+    broken: dict[int, frozenset[str]]  # file -> columns whose invalid_type rows carry `_val` text
+
+    def take(self, files: list[int], world: World) -> pl.DataFrame:
+        """The files' rows, one file after the other, in contract columns."""
+        idx = np.concatenate([self.order[self.starts[i]:self.starts[i + 1]] for i in files])
+        return contract_columns(self.source, self.frame[idx], world)
+
+
+def delivered_rows(src: str, plan: SourcePlan) -> DeliveredRows:
+    """Good and bad rows in one frame, and the order that puts each bad row after its good row."""
+    offsets = np.array([f[2] for f in plan.files], dtype=np.int64)
+    counts = np.array([f[3] for f in plan.files], dtype=np.int64)
+    broken: dict[int, frozenset[str]] = {}
+    keys = np.arange(len(plan.rows), dtype=np.int64) * 2
+    frame = plan.rows
+    if plan.bad:
+        bad = pl.concat([b.with_columns(_file=pl.lit(i, pl.Int64)) for i, b in sorted(plan.bad.items())],
+                        how="diagonal_relaxed")
+        file_of = bad["_file"].to_numpy()
+        keys = np.concatenate([keys, (offsets[file_of] + bad["_pos"].to_numpy()) * 2 + 1])
+        counts = counts + np.bincount(file_of, minlength=len(plan.files))
+        frame = pl.concat([plan.rows, bad.drop("_file")], how="diagonal_relaxed")
+        if "_col" in bad.columns:
+            for i, cols in bad.select("_file", "_col").drop_nulls().group_by("_file").agg(
+                    pl.col("_col").unique()).iter_rows():
+                broken[int(i)] = frozenset(cols)
+    return DeliveredRows(src, frame, np.argsort(keys, kind="stable"), np.concatenate([[0], np.cumsum(counts)]),
+                         broken)
+
+
+def style_key(source: str, style: FileStyle, broken: frozenset[str]) -> tuple:
+    """What the batch's query and text depend on; settings a format ignores are left out, so batches are few.
+
+    Column order, gzip, byte-order mark and line faults are per file and applied after the split.
+    """
+    native = style.native and style.fmt != "csv"  # native JSON/Parquet booleans; Parquet also timestamps
+    return (
+        style.fmt,
+        native,
+        TS_FORMATS[style.ts] if not (native and style.fmt == "parquet") else None,
+        BOOL_SPELLINGS[style.bools] if not native else None,
+        tuple(GENDER_SPELLINGS[style.gender].items()) if "gender" in contract.column_names(source) else None,
+        style.drop_nulls if style.fmt == "jsonl" else None,
+        text_encoding(style) if style.fmt == "csv" else None,
+        style.drift,
+        tuple(sorted(broken)),
+    )
+
+
+def style_batches(plan: SourcePlan, rows: DeliveredRows) -> list[list[int]]:
+    """Files grouped by style key, in order of their first file (so the work order is fixed)."""
+    batches: dict[tuple, list[int]] = {}
+    for i, style in enumerate(plan.styles):
+        key = style_key(plan.source, style, rows.broken.get(i, frozenset()))
+        batches.setdefault(key, []).append(i)
+    return list(batches.values())
+
+
+def render_batch(src: str, rows: DeliveredRows, plan: SourcePlan, batch: list[int], platform: pl.Expr,
+                 world: World) -> list[tuple[int, bytes, int]]:
+    """(file, bytes, malformed lines) for each file of a batch of files that share a style key."""
+    first = plan.styles[batch[0]]
+    df = styled(src, rows.take(batch, world), replace(first, shuffle=None), platform,
+                rows.broken.get(batch[0], frozenset())).collect(engine="in-memory")
+    sizes = np.array([rows.starts[i + 1] - rows.starts[i] for i in batch])
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    columns = df.columns
+    out = []
+    cut = None if first.fmt == "parquet" else line_cutter(df, first)
+    for k, i in enumerate(batch):
+        style = plan.styles[i]
+        a, n = int(bounds[k]), int(sizes[k])
+
+        def rng(i: int = i) -> np.random.Generator:
+            return rng_for(world.seed, "render", src, i)
+
+        if style.shuffle is not None or cut is None:  # its own columns order: serialise the slice
+            part = df.slice(a, n).select(column_order(columns, style))
+            if style.fmt == "parquet":
+                out.append((i, to_parquet(part), 0))
+            else:
+                out.append((i, *finish_text(to_utf8(part, style).decode(), style, rng)))
+            continue
+        data = cut(a, n)
+        if needs_text(style):
+            out.append((i, *finish_text(data.decode(text_encoding(style)), style, rng)))
+        else:
+            out.append((i, finish_bytes(data, style), 0))
+    return out
+
+
+def line_cutter(df: pl.DataFrame, style: FileStyle) -> Callable[[int, int], bytes] | None:
+    """Encode the batch's text once; cut(a, n) gives the header plus the lines of rows a..a+n-1.
+
+    None if the text has a line break inside a value (then lines are not rows and files are written alone).
+    """
+    data = to_utf8(df, style)
+    if text_encoding(style) != "utf-8":
+        data = data.decode().encode(text_encoding(style))
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1  # \n is never inside a GB18030 char
+    header = style.fmt == "csv"
+    if len(ends) != len(df) + header:
+        return None
+    starts = np.concatenate([[0], ends]) if not header else ends
+    head = data[: ends[0]] if header else b""
+    mv = memoryview(data)
+
+    def cut(a: int, n: int) -> bytes:
+        return head + mv[starts[a]:starts[a + n]]
+
+    return cut
 
 
 def summarize(source: str, files: dict[str, dict], plan: SourcePlan) -> dict:
