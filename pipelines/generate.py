@@ -1049,6 +1049,12 @@ def _bad_key(rows: pl.DataFrame, world: World) -> pl.DataFrame:
         pl.String)).otherwise(short))
 
 
+def _null_one_of(v: pl.Expr, columns: list[str]) -> dict[str, pl.Expr]:
+    """Blank exactly one of `columns` per row, chosen by the row's random number."""
+    n = len(columns)
+    return {c: pl.when(v % n == k).then(None).otherwise(pl.col(c)) for k, c in enumerate(columns)}
+
+
 def _common(reason: Reason, rows: pl.DataFrame, world: World, rng: np.random.Generator) -> pl.DataFrame | None:
     """The breakages that look the same in every source that has the column."""
     if reason is Reason.PII_NATIONAL_ID:
@@ -1067,9 +1073,7 @@ def break_income(reason: Reason, rows: pl.DataFrame, world: World, rng: np.rando
     v = pl.col("_v")
     if reason is Reason.MISSING_REQUIRED:
         return rows.with_columns(
-            gross_c=pl.when(v % 3 == 0).then(None).otherwise(pl.col("gross_c")),
-            updated_at=pl.when(v % 3 == 1).then(None).otherwise(pl.col("updated_at")),
-            month=pl.when(v % 3 == 2).then(None).otherwise(pl.col("month")),
+            **_null_one_of(v, ["gross_c", "updated_at", "month"])
         )
     if reason is Reason.INVALID_TYPE:
         col = _pick(v, ["gross_income", "gross_income", "updated_at", "period", "tasks_completed"])
@@ -1103,10 +1107,7 @@ def break_registration(reason: Reason, rows: pl.DataFrame, world: World,
     v = pl.col("_v")
     if reason is Reason.MISSING_REQUIRED:
         return rows.with_columns(
-            birth_year=pl.when(v % 4 == 0).then(None).otherwise(pl.col("birth_year")),
-            residence_region_code=pl.when(v % 4 == 1).then(None).otherwise(pl.col("residence_region_code")),
-            occupation_code=pl.when(v % 4 == 2).then(None).otherwise(pl.col("occupation_code")),
-            registered_at=pl.when(v % 4 == 3).then(None).otherwise(pl.col("registered_at")),
+            **_null_one_of(v, ["birth_year", "residence_region_code", "occupation_code", "registered_at"])
         )
     if reason is Reason.INVALID_TYPE:
         col = _pick(v, ["birth_year", "birth_year", "registered_at"])
@@ -1143,10 +1144,7 @@ def break_posting(reason: Reason, rows: pl.DataFrame, world: World, rng: np.rand
     v = pl.col("_v")
     if reason is Reason.MISSING_REQUIRED:
         return rows.with_columns(
-            title=pl.when(v % 4 == 0).then(None).otherwise(pl.col("title")),
-            employer_id=pl.when(v % 4 == 1).then(None).otherwise(pl.col("employer_id")),
-            region_code=pl.when(v % 4 == 2).then(None).otherwise(pl.col("region_code")),
-            employment_type=pl.when(v % 4 == 3).then(None).otherwise(pl.col("employment_type")),
+            **_null_one_of(v, ["title", "employer_id", "region_code", "employment_type"])
         )
     if reason is Reason.INVALID_TYPE:
         col = _pick(v, ["headcount", "headcount", "age_min", "posted_at"])
