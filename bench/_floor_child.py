@@ -126,7 +126,8 @@ joined AS (  -- TRY_CAST: the floor does not validate, and a few delivered perio
     WHERE gross > 0
 )
 SELECT period, province, age_cohort, gender,
-       count(*) AS active_workers, median(net) AS median_net_income
+       count(*) AS active_workers, median(net) AS median_net_income,
+       grouping(province, age_cohort, gender) AS grouping_id  -- 7: the national total (not an unknown cell)
 FROM joined
 GROUP BY period, CUBE (province, age_cohort, gender)
 """
@@ -279,7 +280,7 @@ def main() -> None:
         result["national_active_workers"] = dict(
             con.execute(
                 "SELECT period, active_workers FROM floor_indicators "
-                "WHERE province IS NULL AND age_cohort IS NULL AND gender IS NULL ORDER BY period"
+                "WHERE grouping_id = 7 ORDER BY period"
             ).fetchall()
         )
     finally:

@@ -3,7 +3,12 @@
 `publish(con, run_id)` is what `flexemp run` ends with (via the `publish` DAG):
 
 1. per table and period, the cells and relations (`suppression.build_cells`),
-   primary/secondary suppression and the audit (`suppression.protect`);
+   primary/secondary suppression and the audit (`suppression.protect`), for
+   the periods whose mart rows changed since they were last protected: the
+   outcome depends on nothing else, so it is kept in `audit.disclosure_periods`
+   (a fingerprint and the audit summary per period) and
+   `audit.disclosure_<table>` (each row's conf_status), and a daily run that
+   touched two periods audits two periods, not every period of the table;
 2. the candidate publication, in SQL over the marts so every column keeps the
    mart's type: `conf_status`, C/D rows with every measure null, the derived
    measures nulled where their inputs are not safe, `vintage`,
@@ -18,6 +23,8 @@ an aggregate (not person-level) table: the worker count behind `tightness`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -33,6 +40,11 @@ from pipelines.settings import PIPELINE_VERSION
 PROVISIONAL_PERIODS = 3  # the newest periods of a table are provisional: corrections still arrive
 TIGHTNESS_MIN_WORKERS = 10  # same threshold as a worker-table cell
 CONF_TABLE = "pub_conf_{table}"  # temp table: key + conf_status of each mart row
+KEPT_STATUS = "{schema}.disclosure_{table}"  # key + conf_status of each mart row, as last protected
+PERIODS_DDL = f"""CREATE TABLE IF NOT EXISTS {Schema.AUDIT}.disclosure_periods (
+    table_name VARCHAR NOT NULL, period VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL,
+    summary JSON NOT NULL, run_id VARCHAR NOT NULL, protected_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (table_name, period))"""
 
 
 class AuditFailed(RuntimeError):
@@ -66,8 +78,9 @@ def publish(con: duckdb.DuckDBPyConnection, run_id: str) -> PublishResult:
     audit_detail: dict[str, Any] = {}
     suppressed: dict[str, dict[str, int]] = {}
     extra = 0
+    con.execute(PERIODS_DDL)
     for rules in TABLES:
-        detail = _protect_table(con, rules, parents)
+        detail = _protect_table(con, rules, parents, run_id)
         audit_detail[rules.name] = detail
         suppressed[rules.name] = {
             "C": sum(d["primary_rows"] for d in detail.values()),
@@ -102,12 +115,91 @@ def publish(con: duckdb.DuckDBPyConnection, run_id: str) -> PublishResult:
     )
 
 
-def _protect_table(con: duckdb.DuckDBPyConnection, rules: TableRules, parents: pl.DataFrame) -> dict[str, Any]:
-    """conf_status of every row of one mart, period by period, into a temp table; the audit summary."""
+def _protect_table(
+    con: duckdb.DuckDBPyConnection, rules: TableRules, parents: pl.DataFrame, run_id: str
+) -> dict[str, Any]:
+    """conf_status of every row of one mart into a temp table; the audit summary per period.
+
+    Only the periods whose fingerprint changed are protected again; the others keep the
+    statuses and summary they were given (the same inputs give the same outcome).
+    """
+    kept = KEPT_STATUS.format(schema=Schema.AUDIT, table=rules.name)
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {kept} ("
+        + ", ".join(f"{k} VARCHAR" for k in rules.key)
+        + ", conf_status VARCHAR NOT NULL)"
+    )
+    fingerprints = _fingerprints(con, rules, parents)
+    known = dict(
+        con.execute(
+            f"SELECT period, fingerprint FROM {Schema.AUDIT}.disclosure_periods WHERE table_name = ?", [rules.name]
+        ).fetchall()
+    )
+    stale = sorted(p for p, f in fingerprints.items() if known.get(p) != f)
+    gone = sorted(set(known) - set(fingerprints))
+    statuses, summaries = _protect_periods(con, rules, parents, stale)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if stale or gone:
+            con.execute(f"DELETE FROM {kept} WHERE period IN (SELECT unnest(?))", [stale + gone])
+            con.execute(
+                f"DELETE FROM {Schema.AUDIT}.disclosure_periods WHERE table_name = ? AND period IN (SELECT unnest(?))",
+                [rules.name, stale + gone],
+            )
+        if stale:
+            con.register("conf_frame", statuses)
+            try:
+                con.execute(f"INSERT INTO {kept} BY NAME SELECT * FROM conf_frame")
+            finally:
+                con.unregister("conf_frame")
+            con.executemany(
+                f"INSERT INTO {Schema.AUDIT}.disclosure_periods VALUES (?, ?, ?, ?, ?, now())",
+                [[rules.name, p, fingerprints[p], json.dumps(summaries[p]), run_id] for p in stale],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CONF_TABLE.format(table=rules.name)} AS SELECT * FROM {kept}")
+    rows = con.execute(
+        f"""SELECT period, summary, run_id FROM {Schema.AUDIT}.disclosure_periods
+            WHERE table_name = ? ORDER BY period""",
+        [rules.name],
+    ).fetchall()
+    return {period: {**json.loads(summary), "protected_in_run": by} for period, summary, by in rows}
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, rules: TableRules, parents: pl.DataFrame) -> dict[str, str]:
+    """Per period, a digest of everything its protection depends on.
+
+    The period's rows (keys, counts, contributors) as an order-free sum of row hashes, plus
+    the rules, the region hierarchy and the pipeline version: when any of these changes,
+    every period is protected again.
+    """
+    context = hashlib.sha256(repr((rules, PIPELINE_VERSION, parents.sort("region_code").rows())).encode()).hexdigest()[
+        :16
+    ]
     columns = ", ".join(dict.fromkeys([*rules.key, *rules.counts, rules.contributors]))
-    marts = con.sql(f"SELECT {columns} FROM {Schema.MARTS}.{rules.name} ORDER BY period").pl()
-    statuses = []
-    detail: dict[str, Any] = {}
+    return dict(
+        con.execute(
+            f"""SELECT period, ? || ':' || count(*) || ':' || CAST(sum(CAST(hash({columns}) AS HUGEINT)) AS VARCHAR)
+                FROM {Schema.MARTS}.{rules.name} GROUP BY period""",
+            [context],
+        ).fetchall()
+    )
+
+
+def _protect_periods(
+    con: duckdb.DuckDBPyConnection, rules: TableRules, parents: pl.DataFrame, periods: list[str]
+) -> tuple[pl.DataFrame, dict[str, dict[str, Any]]]:
+    """Suppression and audit of the given periods: (key + conf_status rows, summary per period)."""
+    columns = ", ".join(dict.fromkeys([*rules.key, *rules.counts, rules.contributors]))
+    marts = con.sql(
+        f"SELECT {columns} FROM {Schema.MARTS}.{rules.name} WHERE period IN (SELECT unnest($periods)) ORDER BY period",
+        params={"periods": periods},
+    ).pl()
+    statuses = [pl.DataFrame(schema={**{k: pl.String for k in rules.key}, "conf_status": pl.String})]
+    summaries: dict[str, dict[str, Any]] = {}
     for (period,), rows in marts.group_by("period", maintain_order=True):
         system = build_cells(rows, parents, rules)
         protection = protect(system)
@@ -117,18 +209,8 @@ def _protect_table(con: duckdb.DuckDBPyConnection, rules: TableRules, parents: p
         summary = protection.summary()
         summary["primary_rows"] = int(protection.primary[: system.n_rows].sum())
         summary["residuals"] = system.n_cells - system.n_rows
-        detail[str(period)] = summary
-    conf = (
-        pl.concat(statuses)
-        if statuses
-        else pl.DataFrame(schema={**{k: pl.String for k in rules.key}, "conf_status": pl.String})
-    )
-    con.register("conf_frame", conf)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {CONF_TABLE.format(table=rules.name)} AS SELECT * FROM conf_frame")
-    finally:
-        con.unregister("conf_frame")
-    return detail
+        summaries[str(period)] = summary
+    return pl.concat(statuses, how="vertical_relaxed"), summaries
 
 
 def _candidate_sql(con: duckdb.DuckDBPyConnection, rules: TableRules) -> str:

@@ -173,3 +173,33 @@ def test_a_changed_figure_makes_a_release_a_revision_and_keeps_history(warehouse
     assert unchanged[0][0] > 0
     dims = {r[0] for r in rows(copy, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'pub'")}
     assert {"dim_region", "dim_occupation", "dim_platform", "dim_period", "revisions", "releases"} <= dims
+
+
+def test_only_periods_whose_rows_changed_are_protected_again(warehouse: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "rescaled.duckdb"
+    shutil.copy(warehouse, copy)
+    before = dict(rows(copy, "SELECT table_name || ' ' || period, run_id FROM audit.disclosure_periods"))
+    assert len(before) == len(rows(copy, "SELECT DISTINCT period FROM marts.flex_indicators_monthly")) + len(
+        rows(copy, "SELECT DISTINCT period FROM marts.labor_demand_monthly")
+    )
+    with duckdb.connect(str(copy)) as con:
+        period = con.execute("SELECT min(period) FROM marts.flex_indicators_monthly").fetchone()[0]
+        # every count of one period doubled: still additive, fewer cells below the threshold
+        con.execute(
+            """UPDATE marts.flex_indicators_monthly
+               SET active_workers = 2 * active_workers, active_jobs = 2 * active_jobs, new_workers = 2 * new_workers
+               WHERE period = ?""",
+            [period],
+        )
+    tasks.publish(str(copy), "rescale-run")
+
+    after = dict(rows(copy, "SELECT table_name || ' ' || period, run_id FROM audit.disclosure_periods"))
+    assert after == {**before, f"flex_indicators_monthly {period}": "rescale-run"}
+    # the kept statuses of the re-protected period are what protecting it from scratch gives
+    assert rows(
+        copy,
+        """SELECT count(*) FROM pub.flex_indicators_monthly p JOIN marts.flex_indicators_monthly m
+               USING (period, region_level, region_code, age_cohort, gender)
+           WHERE period = ? AND (p.conf_status = 'C') <> (m.active_workers < 10)""",
+        [period],
+    ) == [(0,)]
