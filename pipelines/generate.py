@@ -649,13 +649,16 @@ class World:
     # -- income_records ----------------------------------------------------------------------
 
     def activity(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(pair, month) of active pair-months: churn by tenure, new entrants, some returns."""
+        """(pair, month) of active pair-months: churn by tenure, new entrants, some returns.
+
+        Compact dtypes (int32 pairs, int16 months): income repeats these per payout, ~16M rows at 1M workers.
+        """
         cal = self.cal
         reg_month = cal.month_of_day(self.pair_reg // DAY)
         pre = self.pair_reg < 0
         reg_month_approx = np.where(pre, np.floor(self.pair_reg / DAY / 30.44).astype(np.int64), reg_month)
         stop_month = np.where(self.pair_change > 0, cal.month_of_day(self.pair_change_t // DAY), 10**6)
-        prev = rng.random(self.n_pairs) < 0.75
+        prev = rng.random(self.n_pairs, dtype=np.float32) < 0.75
         pairs, months = [], []
         for m in range(cal.months):
             tenure = np.clip(m - reg_month_approx, 0, 12)
@@ -663,71 +666,83 @@ class World:
             p = np.where(reg_month == m, 0.9, p)
             registered = (reg_month <= m) | pre
             alive = stop_month >= m
-            act = registered & alive & (rng.random(self.n_pairs) < p)
+            act = registered & alive & (rng.random(self.n_pairs, dtype=np.float32) < p)
             prev = np.where(registered, act, prev)
-            sel = np.flatnonzero(act)
+            sel = np.flatnonzero(act).astype(np.int32)
             pairs.append(sel)
-            months.append(np.full(len(sel), m, dtype=np.int64))
+            months.append(np.full(len(sel), m, dtype=np.int16))
         return np.concatenate(pairs), np.concatenate(months)
 
     def income(self) -> pl.DataFrame:
-        """Income records: payouts per active pair-month (weekly, bi-weekly or monthly), bonuses, corrections."""
+        """Income records: payouts per active pair-month (weekly, bi-weekly or monthly), bonuses, corrections.
+
+        The largest source (~16 payouts per worker and year), so it is drawn lean: float32 uniforms and
+        normals (the probabilities and spreads need no more), small integer dtypes, pair-level values
+        computed once per pair-month and gathered per payout, and no per-row branch computed for every row.
+        """
         rng = rng_for(self.seed, "income")
         cal = self.cal
-        pair, month = self.activity(rng)
-        sched = self.pair_schedule[pair]
-        base_n = np.array([1, 2, 4])[sched]
-        bonus = rng.random(len(pair)) < 0.12
-        n_rec = base_n + bonus
-        rec_pair = np.repeat(pair, n_rec)
-        rec_month = np.repeat(month, n_rec)
-        group_start = np.cumsum(n_rec) - n_rec
-        k = np.arange(len(rec_pair)) - np.repeat(group_start, n_rec)
-        is_bonus = k >= np.repeat(base_n, n_rec)
-        r_sched = self.pair_schedule[rec_pair]
-        n = len(rec_pair)
-        # monthly gross for the pair-month, split over the payouts; bonuses on top
-        month_hours = self.pair_hours[pair] * rng.lognormal(0, 0.25, len(pair))
-        month_gross = month_hours * self.pair_rate[pair] * rng.lognormal(0, 0.15, len(pair))
-        w = rng.gamma(4.0, 1.0, n)
-        w[is_bonus] = 0
-        wsum = np.add.reduceat(w, group_start) if n else w
-        share = w / np.repeat(wsum, n_rec)
-        gross = np.repeat(month_gross, n_rec) * share
-        gross[is_bonus] = np.repeat(month_gross, n_rec)[is_bonus] * rng.uniform(0.03, 0.15, is_bonus.sum())
-        zero = rng.random(n) < 0.015
-        gross[zero] = 0
-        gross_c = np.round(gross * 100).astype(np.int64)
-        hours_t = np.round(np.repeat(month_hours, n_rec) * share * 10).astype(np.int64)
-        plat = self.pair_platform[rec_pair]
-        reported = np.array([p.hours_reported for p in self.profiles])[plat]
-        hours_t = np.where((rng.random(n) < reported) & ~is_bonus, hours_t, -1)
-        tph = np.array([o.tasks_per_hour for o in self.occ_profiles])[self.pair_occ[rec_pair]]
-        tasks = np.round(np.maximum(hours_t, 0) / 10 * tph * rng.lognormal(0, 0.2, n)).astype(np.int64)
-        tasks = np.where(is_bonus | (rng.random(n) < 0.3), -1, np.where(zero, 0, tasks))
-        fee_c = np.round(gross_c * self.pair_fee[rec_pair]).astype(np.int64)
-        fee_c = np.where(rng.random(n) < 0.15, -1, fee_c)
-        insured_p = np.array([o.insured for o in self.occ_profiles])[self.pair_occ[rec_pair]]
-        si = np.where(rng.random(n) < 0.55, -1, (rng.random(n) < insured_p).astype(np.int64))
-        currency = np.where(rng.random(n) < 0.7, -1, 0)
+        f32 = np.float32
+        pair, month = self.activity(rng)  # one entry per active pair-month
+        n_pm = len(pair)
+        sched = self.pair_schedule[pair]  # 0 monthly, 1 bi-weekly, 2 weekly
+        base_n = np.array([1, 2, 4], dtype=np.int8)[sched]
+        n_rec = base_n + (rng.random(n_pm, dtype=f32) < 0.12)  # a bonus on top of 12 % of pair-months
+        pm = np.repeat(np.arange(n_pm, dtype=np.int32), n_rec)  # payout -> its pair-month
+        n = len(pm)
+        group_start = np.cumsum(n_rec, dtype=np.int64) - n_rec
+        k = np.arange(n, dtype=np.int64)
+        k -= np.repeat(group_start, n_rec)
+        k = k.astype(np.int8)  # payout number inside the pair-month
+        is_bonus = k >= base_n[pm]
+        rec_pair = pair[pm]
+        # monthly hours and gross of the pair-month, split over its payouts by random weights; bonuses on top
+        z = rng.standard_normal((2, n_pm), dtype=f32)
+        month_hours = self.pair_hours[pair] * np.exp(f32(0.25) * z[0])
+        month_gross = month_hours * self.pair_rate[pair] * np.exp(f32(0.15) * z[1])
+        u = rng.random(n, dtype=f32)
+        w = np.where(is_bonus, f32(0), f32(0.25) + f32(1.5) * u)
+        share = w / (np.add.reduceat(w, group_start)[pm] if n else w)
+        factor = np.where(is_bonus, f32(0.03) + f32(0.12) * u, share)  # the same uniform: bonuses have no weight
+        gross_c = np.rint((month_gross * 100)[pm] * factor).astype(np.int32)
+        zero = rng.random(n, dtype=f32) < 0.015
+        gross_c[zero] = 0
+        hours_t = np.rint((month_hours * 10)[pm] * share).astype(np.int32)
+        plat = self.pair_platform.astype(np.int8)[rec_pair]
+        occ = self.pair_occ.astype(np.int8)[rec_pair]
+        reported = np.array([p.hours_reported for p in self.profiles], dtype=f32)[plat]
+        hours_t[is_bonus | (rng.random(n, dtype=f32) >= reported)] = -1
+        tph = np.array([o.tasks_per_hour / 10 for o in self.occ_profiles], dtype=f32)[occ]
+        tasks = np.rint(np.maximum(hours_t, 0) * tph * np.exp(f32(0.2) * rng.standard_normal(n, dtype=f32)))
+        tasks = tasks.astype(np.int32)
+        tasks[zero] = 0
+        tasks[is_bonus | (rng.random(n, dtype=f32) < 0.3)] = -1
+        fee_c = np.rint(gross_c * self.pair_fee.astype(f32)[rec_pair]).astype(np.int32)
+        fee_c[rng.random(n, dtype=f32) < 0.15] = -1
+        # social insurance unknown for 55 %, else true with the occupation's share (one uniform for both)
+        insured = np.array([o.insured for o in self.occ_profiles], dtype=f32)[occ]
+        u = rng.random(n, dtype=f32)
+        si = np.where(u < 0.55, -1, u < f32(0.55) + f32(0.45) * insured).astype(np.int8)
+        currency = np.where(rng.random(n, dtype=f32) < 0.7, -1, 0).astype(np.int8)
         # pay day: weekly/bi-weekly inside the month, monthly settlement and bonuses early next month
-        m0 = cal.month_start[rec_month]
-        m1 = cal.month_start[rec_month + 1]
-        payday = self.pair_payday[rec_pair]
-        day = np.select(
-            [is_bonus, r_sched == 2, r_sched == 1],
-            [m1 + rng.integers(0, 20, n), m0 + payday % 7 + 7 * k, m0 + payday + 14 * k],
-            m1 + payday,
-        )
+        m0 = cal.month_start[month].astype(np.int32)
+        m1 = cal.month_start[month + 1].astype(np.int32)
+        payday = self.pair_payday[pair].astype(np.int32)
+        first = np.where(sched == 2, m0 + payday % 7, np.where(sched == 1, m0 + payday, m1 + payday))
+        step = np.array([0, 14, 7], dtype=np.int32)[sched]
+        day = first[pm] + step[pm] * k
+        bonus_rows = np.flatnonzero(is_bonus)
+        day[bonus_rows] = m1[pm[bonus_rows]] + rng.integers(0, 20, len(bonus_rows), dtype=np.int32)
         last = cal.n_days - 1
-        day = np.minimum(np.maximum(day, m0), last)
-        pay_t = day * DAY + rng.integers(6 * 3600, 23 * 3600, n)
-        deliver = np.minimum(day + (rng.random(n) < 0.4) + (rng.random(n) < 0.1), last)
+        day = np.minimum(np.maximum(day, m0[pm]), last)
+        pay_t = day * np.int64(DAY) + rng.integers(6 * 3600, 23 * 3600, n, dtype=np.int32)
+        u = rng.random(n, dtype=f32)
+        deliver = np.minimum(day + (u < 0.46) + (u < 0.04), last).astype(np.int16)  # 0, 1 or 2 days later
         df = pl.DataFrame({
             "record_id": np.arange(n, dtype=np.int64),
-            "platform": plat.astype(np.int32),
-            "person": self.pair_person[rec_pair].astype(np.int64),
-            "month": rec_month,
+            "platform": plat,
+            "person": self.pair_person.astype(np.int32)[rec_pair],
+            "month": month[pm],
             "gross_c": gross_c,
             "fee_c": fee_c,
             "hours_t": hours_t,
@@ -739,15 +754,15 @@ class World:
         })
         # corrections: same record_id, changed amount, newer updated_at, a later folder
         room = last - deliver
-        sel = np.flatnonzero((rng.random(n) < 0.01) & (room >= 3))
-        cday = deliver[sel] + 3 + (rng.random(len(sel)) * (np.minimum(room[sel], 40) - 2)).astype(np.int64)
-        new_gross = np.round(gross_c[sel] * rng.uniform(0.7, 1.2, len(sel))).astype(np.int64)
+        sel = np.flatnonzero((rng.random(n, dtype=f32) < 0.01) & (room >= 3))
+        cday = deliver[sel] + 3 + (rng.random(len(sel)) * (np.minimum(room[sel], 40) - 2)).astype(np.int16)
+        new_gross = np.round(gross_c[sel] * rng.uniform(0.7, 1.2, len(sel))).astype(np.int32)
         new_fee = np.where(fee_c[sel] >= 0, np.round(new_gross * self.pair_fee[rec_pair[sel]]), -1)
         corr = df[sel].with_columns(
             gross_c=pl.Series(new_gross),
-            fee_c=pl.Series(new_fee.astype(np.int64)),
-            updated_at=pl.Series(cday * DAY + rng.integers(9 * 3600, 20 * 3600, len(sel))),
-            day=pl.Series(cday),
+            fee_c=pl.Series(new_fee.astype(np.int32)),
+            updated_at=pl.Series(cday * np.int64(DAY) + rng.integers(9 * 3600, 20 * 3600, len(sel))),
+            day=pl.Series(cday.astype(np.int16)),
         )
         return pl.concat([df, corr]).with_columns(
             pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c) for c in ("fee_c", "hours_t", "tasks", "si", "currency")

@@ -3,48 +3,68 @@
     it replaced) and the persons whose registrations changed. The transform step
     passes the watermark as the dbt var `changes_since` (the newest loaded_at the
     previous successful build had seen); without it everything counts as changed. -#}
+-- depends_on: {{ ref('stg_audit__load_ledger') }}
 with
 
-new_loads as (
+{% if var('changes_since', none) is none %}
+    {#- A first or full build: everything counts as changed, which needs no join. #}
 
-    select load_id
-    from {{ ref('stg_audit__load_ledger') }}
-    where
-        status = 'loaded'
-        {% if var('changes_since', none) is not none %}
+    changed_periods as (
+
+        select distinct period
+        from {{ ref('stg_platforms__income_record_versions') }}
+
+    ),
+
+    changed_persons as (
+
+        select distinct person_key
+        from {{ ref('stg_platforms__gig_registration_versions') }}
+
+    ),
+
+{% else %}
+
+    new_loads as (
+
+        select load_id
+        from {{ ref('stg_audit__load_ledger') }}
+        where
+            status = 'loaded'
             and loaded_at > cast({{ dbt.string_literal(var('changes_since')) }} as timestamp with time zone)
-        {% endif %}
 
-),
+    ),
 
-changed_records as (
+    changed_records as (
 
-    select distinct
-        versions.platform_id,
-        versions.record_id
-    from {{ ref('stg_platforms__income_record_versions') }} as versions
-    inner join new_loads on versions.load_id = new_loads.load_id
+        select distinct
+            versions.platform_id,
+            versions.record_id
+        from {{ ref('stg_platforms__income_record_versions') }} as versions
+        inner join new_loads on versions.load_id = new_loads.load_id
 
-),
+    ),
 
-changed_periods as (
+    changed_periods as (
 
-    select distinct versions.period
-    from {{ ref('stg_platforms__income_record_versions') }} as versions
-    inner join changed_records
-        on
-            versions.platform_id = changed_records.platform_id
-            and versions.record_id = changed_records.record_id
+        select distinct versions.period
+        from {{ ref('stg_platforms__income_record_versions') }} as versions
+        inner join changed_records
+            on
+                versions.platform_id = changed_records.platform_id
+                and versions.record_id = changed_records.record_id
 
-),
+    ),
 
-changed_persons as (
+    changed_persons as (
 
-    select distinct versions.person_key
-    from {{ ref('stg_platforms__gig_registration_versions') }} as versions
-    inner join new_loads on versions.load_id = new_loads.load_id
+        select distinct versions.person_key
+        from {{ ref('stg_platforms__gig_registration_versions') }} as versions
+        inner join new_loads on versions.load_id = new_loads.load_id
 
-),
+    ),
+
+{% endif %}
 
 final as (
 

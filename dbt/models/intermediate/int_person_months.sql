@@ -108,21 +108,44 @@ with_regions as (
 
 ),
 
+periods as (
+
+    select distinct period from platform_months
+
+),
+
+{#- The tier-1 minimum wage in force at each month's end, per province: a small
+    table (provinces x months), so the panel needs only an equality join. #}
+
+minimum_wage_by_period as (
+
+    select
+        periods.period,
+        minimum_wages.province_code,
+        minimum_wages.hourly_min_wage,
+        row_number() over (
+            partition by periods.period, minimum_wages.province_code
+            order by minimum_wages.effective_from desc
+        ) as newest_wage_first
+
+    from periods
+    inner join minimum_wages
+        on minimum_wages.effective_from <= {{ period_end('periods.period') }}
+
+),
+
 with_minimum_wage as (
 
     select
         with_regions.*,
-        minimum_wages.hourly_min_wage,
-        row_number() over (
-            partition by with_regions.person_key, with_regions.period
-            order by minimum_wages.effective_from desc
-        ) as newest_wage_first
+        minimum_wage_by_period.hourly_min_wage
 
     from with_regions
-    left join minimum_wages
+    left join minimum_wage_by_period
         on
-            with_regions.residence_province_code = minimum_wages.province_code
-            and minimum_wages.effective_from <= {{ period_end('with_regions.period') }}
+            with_regions.residence_province_code = minimum_wage_by_period.province_code
+            and with_regions.period = minimum_wage_by_period.period
+            and minimum_wage_by_period.newest_wage_first = 1
 
 ),
 
@@ -170,7 +193,6 @@ final as (
         has_other_job
 
     from with_minimum_wage
-    where newest_wage_first = 1
 
 )
 

@@ -1,16 +1,18 @@
 {#- The calendar of loaded history: every month from the first month seen in the
-    data (income period or posting month) to the month of the newest delivery. -#}
+    data (income period or posting month) to the month of the newest delivery.
+    Income months come from every delivered version (a plain scan, where the
+    current versions would need the dedupe's window over all income rows). -#}
 with
 
 bounds as (
 
     select
         least(
-            (select min(period) from {{ ref('stg_platforms__income_records') }}),
+            (select min(period) from {{ ref('stg_platforms__income_record_versions') }}),
             (select min({{ period_of('posted_at') }}) from {{ ref('stg_platforms__job_postings') }})
         ) as first_period,
         greatest(
-            (select max(period) from {{ ref('stg_platforms__income_records') }}),
+            (select max(period) from {{ ref('stg_platforms__income_record_versions') }}),
             (
                 select max({{ period_of('delivery_date') }}) from {{ ref('stg_audit__load_ledger') }}
                 where status = 'loaded'
