@@ -16,10 +16,10 @@ months and reason codes.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +39,9 @@ MANIFEST_NAME = "_manifest.json"
 UNKNOWN_PLATFORM = "unknown_shop"
 BAD_ROW_SHARE = 0.005  # of delivered rows, spread over the reason codes that apply to a source
 MIN_BAD_PER_REASON = 2  # so that every reason shows up even in a tiny tree
-THREADS = 2  # file rendering: Polars and zlib release the GIL, so a few threads overlap I/O and encoding
+GZIP_LEVEL = 1  # the fastest level: synthetic files need not be small, and zlib is a large share of writing
+BATCH_ROWS = 250_000  # rows rendered together: few Polars queries and writer calls, bounded memory
+THREADS = 3  # file rendering: Polars and zlib release the GIL; a third thread fills the gaps (Python, syscalls)
 
 # Which row-level reasons can occur in which source (a rule the source has no column for cannot fail).
 APPLICABLE_REASONS: dict[str, tuple[Reason, ...]] = {
@@ -189,8 +191,10 @@ EDUCATION_MIX = {"junior_high": 0.30, "senior_high": 0.25, "vocational": 0.15, "
                  "bachelor": 0.12, "master": 0.02, "none": 0.01}
 EDUCATION_MIX_HIGH = {"senior_high": 0.08, "vocational": 0.07, "associate": 0.25, "bachelor": 0.45,
                       "master": 0.13, "doctorate": 0.02}
+GENDER_CODE = {g: i for i, g in enumerate(contract.GENDERS)}
 DRIFT_COLUMNS = ("app_version", "city_name", "rider_level", "remark", "channel")
 UNREADABLE_BYTES = b"\xff\xfe\xfd\x80\x80"  # invalid in UTF-8 and in GB18030 alike
+DATE_BASE = date(1900, 1, 1)  # first date ts_text() can write
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,7 +241,8 @@ def generate_landing(
     # until a source is planned, count a file per platform and day (the progress bar's total)
     writer = TreeWriter(out, progress, len(contract.SOURCES) * len(ref.platforms) * cal.n_days)
     # Each source has its own random streams, so the next one can be drawn (numpy, mostly single-threaded)
-    # while the previous one is written; the largest source comes last and overlaps the most.
+    # while the previous one is written; the largest source comes last and overlaps the most. Postings come
+    # first: they need no persons, which are drawn (World.populate) while the postings are written.
     with ThreadPoolExecutor(max_workers=1) as writing:
         pending = {}
         for src in contract.SOURCES:
@@ -389,7 +394,7 @@ def national_ids(rng: np.random.Generator, regions: np.ndarray, birth_years: np.
 
 def fmt_ids(prefix: str, ids: pl.Expr, width: int = 10) -> pl.Expr:
     """Fixed-width ids (PREFIX1000000042): an offset instead of zfill, which is slow on 16M rows."""
-    return pl.lit(prefix) + (ids + 10 ** (width - 1)).cast(pl.String)
+    return pl.lit(prefix) + (ids.cast(pl.Int64) + 10 ** (width - 1)).cast(pl.String)
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,7 +403,11 @@ def fmt_ids(prefix: str, ids: pl.Expr, width: int = 10) -> pl.Expr:
 
 
 class World:
-    """Persons and their platform registrations, from which the three sources are drawn."""
+    """Persons and their platform registrations, from which the three sources are drawn.
+
+    Persons and registrations (pairs) are drawn on first use (populate()): postings need neither, so
+    the generator draws them while the postings are being written.
+    """
 
     def __init__(self, ref: Reference, cal: Calendar, workers: int, seed: int) -> None:
         self.ref, self.cal, self.n, self.seed = ref, cal, workers, seed
@@ -413,8 +422,14 @@ class World:
                 mix[i, self.occ_codes.index(code if code in self.occ_codes else fallback)] += w
         self.occ_mix = mix / mix.sum(axis=1, keepdims=True)
         self._regions()
-        self._persons()
-        self._pairs()
+        self.populated = False
+
+    def populate(self) -> None:
+        """Draw the persons and their registrations, once (each from its own random stream)."""
+        if not self.populated:
+            self._persons()
+            self._pairs()
+            self.populated = True
 
     # -- regions ---------------------------------------------------------------------------
 
@@ -438,9 +453,12 @@ class World:
                              enumerate(zip(reg["province_code"].to_list(), self.region_codes, strict=True))
                              if p == c}
 
-    def _local_codes(self, rng: np.random.Generator, prov: np.ndarray, county_share: float) -> np.ndarray:
-        """A county (or, with 1 - county_share, a prefecture) code inside each given province."""
-        out = np.empty(len(prov), dtype="<U6")
+    def _local_regions(self, rng: np.random.Generator, prov: np.ndarray, county_share: float) -> np.ndarray:
+        """A county (or, with 1 - county_share, a prefecture) inside each given province: its row in region_codes.
+
+        Rows, not codes: columns of codes are built from them in Polars (numpy strings convert slowly).
+        """
+        out = np.empty(len(prov), dtype=np.int32)
         use_county = rng.random(len(prov)) < county_share
         for p in np.unique(prov):
             rows = np.flatnonzero(self.region_prov == p)
@@ -450,7 +468,7 @@ class World:
                     continue
                 if w.sum() == 0:  # no prefectures/counties (never in GB/T 2260, but stay defined)
                     w = np.ones(len(rows))
-                out[sel] = self.region_codes[rows[choose(rng, w, len(sel))]]
+                out[sel] = rows[choose(rng, w, len(sel))]
         return out
 
     # -- persons -----------------------------------------------------------------------------
@@ -465,18 +483,19 @@ class World:
         age = rng.integers(lo, hi + 1)
         self.birth_year = self.cal.start.year - age
         self.res_prov = choose(rng, self.dest_w, n)
-        self.residence = self._local_codes(rng, self.res_prov, 0.85)
+        self.residence_row = self._local_regions(rng, self.res_prov, 0.85)
+        self.residence = self.region_codes[self.residence_row]
         kind = choose(rng, np.array([0.55, 0.15, 0.25, 0.05]), n)  # same place / same province / migrant / missing
-        hukou = self.residence.copy()
+        hukou = self.residence_row.copy()
         same_prov = kind == 1
-        hukou[same_prov] = self._local_codes(rng, self.res_prov[same_prov], 1.0)
+        hukou[same_prov] = self._local_regions(rng, self.res_prov[same_prov], 1.0)
         migrant = np.flatnonzero(kind == 2)
         src = choose(rng, self.send_w, len(migrant))
         clash = src == self.res_prov[migrant]
         src[clash] = (src[clash] + 1) % len(self.province_codes)
-        hukou[migrant] = self._local_codes(rng, src, 0.95)
-        hukou[kind == 3] = ""
-        self.hukou = hukou
+        hukou[migrant] = self._local_regions(rng, src, 0.95)
+        hukou[kind == 3] = -1
+        self.hukou_row = hukou
         other = rng.random(n)
         self.has_other_job = np.where(other < 0.1, -1, (rng.random(n) < 0.35).astype(np.int64))
         self.edu_draw = rng.random(n)
@@ -514,7 +533,8 @@ class World:
         # persons: gender and education follow the first occupation
         female = np.array([o.female for o in self.occ_profiles])[occ[rank == 0]]
         g = self.gender_draw
-        self.gender = np.where(g < 0.01, "U", np.where(g < 0.01 + 0.99 * female, "F", "M"))
+        self.gender = np.where(g < 0.01, GENDER_CODE["U"], np.where(g < 0.01 + 0.99 * female, GENDER_CODE["F"],
+                                                                   GENDER_CODE["M"])).astype(np.int8)
         educated = np.array([o.educated for o in self.occ_profiles])[occ[rank == 0]]
         self.education = self._education(rng, educated)
 
@@ -574,17 +594,19 @@ class World:
         return (jan1 - start).astype(np.int64) * DAY
 
     def _education(self, rng: np.random.Generator, educated: np.ndarray) -> np.ndarray:
+        """Each person's education as its index in contract.EDUCATION (-1: not reported)."""
         n = len(educated)
-        out = np.full(n, "", dtype="<U12")
+        out = np.full(n, -1, dtype=np.int8)
         for mask, mix in ((~educated, EDUCATION_MIX), (educated, EDUCATION_MIX_HIGH)):
             idx = np.flatnonzero(mask)
-            levels = np.array(list(mix))
+            levels = np.array([contract.EDUCATION.index(level) for level in mix], dtype=np.int8)
             out[idx] = levels[choose(rng, np.array(list(mix.values())), len(idx))]
-        out[rng.random(n) < 0.1] = ""
+        out[rng.random(n) < 0.1] = -1
         return out
 
     def person_facts(self) -> dict[str, int]:
         """Counts the dq tables can be checked against."""
+        self.populate()
         multi = np.bincount(self.pair_person, minlength=self.n) >= 2
         conflicted = np.zeros(self.n, bool)
         regd = ~self.unregistered[self.pair_person]
@@ -601,6 +623,7 @@ class World:
 
     def registrations(self) -> pl.DataFrame:
         """One row per registration on the registration day, plus a later row per status change."""
+        self.populate()
         rng = rng_for(self.seed, "registrations")
         keep = ~self.unregistered[self.pair_person]
         idx = np.flatnonzero(keep)
@@ -612,7 +635,9 @@ class World:
         gender = self.gender[person].copy()
         conflict = self.pair_conflict[idx]
         birth[conflict == 1] -= 1
-        gender[conflict == 2] = np.where(gender[conflict == 2] == "M", "F", "M")
+        flip = conflict == 2
+        gender[flip] = np.where(gender[flip] == GENDER_CODE["M"], GENDER_CODE["F"], GENDER_CODE["M"])
+        # text columns as codes here (-1: null) and as text at the end, via lookups in Polars
         base = pl.DataFrame({
             "registration_id": idx.astype(np.int64),
             "platform": self.pair_platform[idx].astype(np.int32),
@@ -621,12 +646,12 @@ class World:
             "updated_at": reg_t + rng.integers(0, 120, len(idx)),
             "birth_year": birth,
             "gender": gender,
-            "residence_region_code": self.residence[person],
-            "hukou_region_code": self.hukou[person],
-            "occupation_code": np.array(self.occ_codes)[self.pair_occ[idx]],
+            "residence_region_code": self.residence_row[person],
+            "hukou_region_code": self.hukou_row[person],
+            "occupation_code": self.pair_occ[idx].astype(np.int16),
             "education_level": self.education[person],
             "has_other_job": self.has_other_job[person],
-            "status": np.full(len(idx), "active"),
+            "status": np.zeros(len(idx), dtype=np.int8),
             "deregistered_at": np.full(len(idx), -1, dtype=np.int64),
             "day": deliver,
         })
@@ -635,13 +660,17 @@ class World:
         t = self.pair_change_t[idx][sel]
         corr = base[sel].with_columns(
             updated_at=pl.Series(t),
-            status=pl.Series(np.where(ch[sel] == 2, "deregistered", "suspended")),
+            status=pl.Series(ch[sel].astype(np.int8)),  # 1 suspended, 2 deregistered
             deregistered_at=pl.Series(np.where(ch[sel] == 2, t, -1)),
             day=pl.Series(t // DAY),
         )
         df = pl.concat([base, corr])
+        regions = pl.Series(self.region_codes)
+        text = {"gender": contract.GENDERS, "residence_region_code": regions, "hukou_region_code": regions,
+                "occupation_code": self.occ_codes, "education_level": contract.EDUCATION,
+                "status": contract.REGISTRATION_STATUSES}  # active, suspended, deregistered: pair_change 0, 1, 2
         return df.with_columns(
-            pl.col("hukou_region_code", "education_level").replace("", None),
+            *[lookup(values, pl.when(pl.col(c) >= 0).then(pl.col(c))).alias(c) for c, values in text.items()],
             pl.when(pl.col("has_other_job") >= 0).then(pl.col("has_other_job") == 1).alias("has_other_job"),
             pl.when(pl.col("deregistered_at") >= 0).then(pl.col("deregistered_at")).alias("deregistered_at"),
         )
@@ -676,97 +705,138 @@ class World:
     def income(self) -> pl.DataFrame:
         """Income records: payouts per active pair-month (weekly, bi-weekly or monthly), bonuses, corrections.
 
-        The largest source (~16 payouts per worker and year), so it is drawn lean: float32 uniforms and
-        normals (the probabilities and spreads need no more), small integer dtypes, pair-level values
-        computed once per pair-month and gathered per payout, and no per-row branch computed for every row.
+        Rows come sorted into their files (platform x delivery day): sorting small numpy columns without
+        nulls here is cheaper than plan_source() gathering the frame, and each column is sorted and its
+        unsorted copy dropped in turn, so the ~16M rows of 1M workers exist about once in memory.
         """
-        rng = rng_for(self.seed, "income")
+        self.populate()
+        columns, corrections = self._payouts(rng_for(self.seed, "income"))
+        order = file_order(np.concatenate([columns["platform"], columns["platform"][corrections["row"]]]),
+                           np.concatenate([columns["day"], corrections["day"]]), self.cal.n_days)
+        rows = {}
+        for name in list(columns):
+            payouts = columns.pop(name)
+            corrected = corrections.get(name, payouts[corrections["row"]])
+            rows[name] = np.take(np.concatenate([payouts, corrected]), order)
+            del payouts, corrected
+        return pl.DataFrame(rows).with_columns(
+            pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c) for c in ("fee_c", "hours_t", "tasks", "si", "currency")
+        )
+
+    def _payouts(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Payout columns (-1 where null) and corrections (`row`: the payout corrected, and its new values).
+
+        Drawn lean, as the largest source: float32 uniforms and normals (probabilities and spreads need no
+        more), small integer dtypes, values computed once per pair-month and gathered per payout (np.take
+        with intp indices: fancy indexing is slower), in place where possible, and temporaries dropped as
+        soon as they are used (each payout-length array is 16-128 MB, and fresh memory costs page faults).
+        """
         cal = self.cal
         f32 = np.float32
         pair, month = self.activity(rng)  # one entry per active pair-month
+        # grouped by platform (pairs are sorted by platform), then month: payouts then come out close to
+        # their files' order (platform x delivery day), and sorting them into files is a gather with locality
+        by_platform = np.argsort(np.take(self.pair_platform.astype(np.int8), pair), kind="stable")
+        pair, month = np.take(pair, by_platform).astype(np.intp), np.take(month, by_platform)
+        del by_platform
         n_pm = len(pair)
-        sched = self.pair_schedule[pair]  # 0 monthly, 1 bi-weekly, 2 weekly
-        base_n = np.array([1, 2, 4], dtype=np.int8)[sched]
+        sched = np.take(self.pair_schedule.astype(np.int8), pair)  # 0 monthly, 1 bi-weekly, 2 weekly
+        base_n = np.take(np.array([1, 2, 4], dtype=np.int8), sched)
         n_rec = base_n + (rng.random(n_pm, dtype=f32) < 0.12)  # a bonus on top of 12 % of pair-months
-        pm = np.repeat(np.arange(n_pm, dtype=np.int32), n_rec)  # payout -> its pair-month
+        pm = np.repeat(np.arange(n_pm), n_rec)  # payout -> its pair-month
         n = len(pm)
-        group_start = np.cumsum(n_rec, dtype=np.int64) - n_rec
-        k = np.arange(n, dtype=np.int64)
-        k -= np.repeat(group_start, n_rec)
-        k = k.astype(np.int8)  # payout number inside the pair-month
-        is_bonus = k >= base_n[pm]
-        rec_pair = pair[pm]
+        group_start = np.cumsum(n_rec, dtype=np.intp) - n_rec
+        k = np.ones(n, dtype=np.int8)  # payout number inside the pair-month: a running count reset per group
+        k[group_start] = 1 - np.concatenate([[1], n_rec[:-1]])
+        k = np.cumsum(k, dtype=np.int8)
+        is_bonus = k >= np.take(base_n, pm)
+
+        def per_payout(values: np.ndarray, pair: np.ndarray = pair, pm: np.ndarray = pm) -> np.ndarray:
+            """A per-pair value for each payout (via the pair-months: no payout-length index of pairs)."""
+            return np.take(np.take(values, pair), pm)
+
+        out = {
+            "record_id": np.arange(n, dtype=np.int32 if n < 2**31 else np.int64),
+            "platform": per_payout(self.pair_platform.astype(np.int8)),
+            "person": per_payout(self.pair_person.astype(np.int32)),
+            "month": np.take(month, pm),
+        }
+        occ = per_payout(self.pair_occ.astype(np.int8))
+        fee_rate = per_payout(self.pair_fee.astype(f32))
         # monthly hours and gross of the pair-month, split over its payouts by random weights; bonuses on top
         z = rng.standard_normal((2, n_pm), dtype=f32)
-        month_hours = self.pair_hours[pair] * np.exp(f32(0.25) * z[0])
-        month_gross = month_hours * self.pair_rate[pair] * np.exp(f32(0.15) * z[1])
+        month_hours = np.take(self.pair_hours, pair) * np.exp(f32(0.25) * z[0])
+        np.minimum(month_hours, contract.HOURS_LIMITS[1], out=month_hours)  # more would be out_of_range
+        month_gross = month_hours * np.take(self.pair_rate, pair) * np.exp(f32(0.15) * z[1])
+        del z
         u = rng.random(n, dtype=f32)
-        w = np.where(is_bonus, f32(0), f32(0.25) + f32(1.5) * u)
-        share = w / (np.add.reduceat(w, group_start)[pm] if n else w)
-        factor = np.where(is_bonus, f32(0.03) + f32(0.12) * u, share)  # the same uniform: bonuses have no weight
-        gross_c = np.rint((month_gross * 100)[pm] * factor).astype(np.int32)
+        share = f32(1.5) * u
+        share += f32(0.25)
+        share[is_bonus] = 0
+        share /= np.take(np.add.reduceat(share, group_start), pm) if n else share
+        amount = np.take(month_gross * 100, pm)
+        amount *= np.where(is_bonus, f32(0.03) + f32(0.12) * u, share)  # the same uniform: bonuses weigh 0
         zero = rng.random(n, dtype=f32) < 0.015
-        gross_c[zero] = 0
-        hours_t = np.rint((month_hours * 10)[pm] * share).astype(np.int32)
-        plat = self.pair_platform.astype(np.int8)[rec_pair]
-        occ = self.pair_occ.astype(np.int8)[rec_pair]
-        reported = np.array([p.hours_reported for p in self.profiles], dtype=f32)[plat]
+        amount[zero] = 0
+        gross_c = out["gross_c"] = np.rint(amount, out=amount).astype(np.int32)
+        amount = np.take(month_hours * 10, pm)
+        amount *= share
+        hours_t = np.rint(amount, out=amount).astype(np.int32)
+        del amount, share, u
+        reported = np.take(np.array([p.hours_reported for p in self.profiles], dtype=f32), out["platform"])
         hours_t[is_bonus | (rng.random(n, dtype=f32) >= reported)] = -1
-        tph = np.array([o.tasks_per_hour / 10 for o in self.occ_profiles], dtype=f32)[occ]
-        tasks = np.rint(np.maximum(hours_t, 0) * tph * np.exp(f32(0.2) * rng.standard_normal(n, dtype=f32)))
-        tasks = tasks.astype(np.int32)
+        del reported
+        tasks = np.exp(f32(0.2) * rng.standard_normal(n, dtype=f32))
+        tasks *= np.take(np.array([o.tasks_per_hour / 10 for o in self.occ_profiles], dtype=f32), occ)
+        tasks *= np.maximum(hours_t, 0)
+        tasks = np.rint(tasks, out=tasks).astype(np.int32)
         tasks[zero] = 0
         tasks[is_bonus | (rng.random(n, dtype=f32) < 0.3)] = -1
-        fee_c = np.rint(gross_c * self.pair_fee.astype(f32)[rec_pair]).astype(np.int32)
+        out["hours_t"], out["tasks"] = hours_t, tasks
+        fee = fee_rate * gross_c
+        fee_c = out["fee_c"] = np.rint(fee, out=fee).astype(np.int32)
+        del fee
         fee_c[rng.random(n, dtype=f32) < 0.15] = -1
         # social insurance unknown for 55 %, else true with the occupation's share (one uniform for both)
-        insured = np.array([o.insured for o in self.occ_profiles], dtype=f32)[occ]
+        insured = np.take(np.array([o.insured for o in self.occ_profiles], dtype=f32), occ)
+        insured *= f32(0.45)
+        insured += f32(0.55)
         u = rng.random(n, dtype=f32)
-        si = np.where(u < 0.55, -1, u < f32(0.55) + f32(0.45) * insured).astype(np.int8)
-        currency = np.where(rng.random(n, dtype=f32) < 0.7, -1, 0).astype(np.int8)
+        si = out["si"] = (u < insured).astype(np.int8)
+        si[u < 0.55] = -1
+        out["currency"] = -(rng.random(n, dtype=f32) < 0.7).astype(np.int8)  # -1: not stated, 0: CNY
+        del insured, u, occ
         # pay day: weekly/bi-weekly inside the month, monthly settlement and bonuses early next month
-        m0 = cal.month_start[month].astype(np.int32)
-        m1 = cal.month_start[month + 1].astype(np.int32)
-        payday = self.pair_payday[pair].astype(np.int32)
+        m0 = np.take(cal.month_start.astype(np.int32), month)
+        m1 = np.take(cal.month_start.astype(np.int32), month + 1)
+        payday = np.take(self.pair_payday.astype(np.int32), pair)
         first = np.where(sched == 2, m0 + payday % 7, np.where(sched == 1, m0 + payday, m1 + payday))
-        step = np.array([0, 14, 7], dtype=np.int32)[sched]
-        day = first[pm] + step[pm] * k
+        day = np.take(np.array([0, 14, 7], dtype=np.int32), sched)
+        day = np.take(day, pm) * k
+        day += np.take(first, pm)
+        del k, first
         bonus_rows = np.flatnonzero(is_bonus)
-        day[bonus_rows] = m1[pm[bonus_rows]] + rng.integers(0, 20, len(bonus_rows), dtype=np.int32)
+        day[bonus_rows] = np.take(m1, np.take(pm, bonus_rows)) + rng.integers(0, 20, len(bonus_rows), dtype=np.int32)
         last = cal.n_days - 1
-        day = np.minimum(np.maximum(day, m0[pm]), last)
-        pay_t = day * np.int64(DAY) + rng.integers(6 * 3600, 23 * 3600, n, dtype=np.int32)
+        np.maximum(day, np.take(m0, pm), out=day)
+        np.minimum(day, last, out=day)
+        del pm, bonus_rows
+        updated = day * DAY  # seconds from the window's first midnight: int32 holds them for decades
+        updated += rng.integers(6 * 3600, 23 * 3600, n, dtype=np.int32)
+        out["updated_at"] = updated
         u = rng.random(n, dtype=f32)
-        deliver = np.minimum(day + (u < 0.46) + (u < 0.04), last).astype(np.int16)  # 0, 1 or 2 days later
-        df = pl.DataFrame({
-            "record_id": np.arange(n, dtype=np.int64),
-            "platform": plat,
-            "person": self.pair_person.astype(np.int32)[rec_pair],
-            "month": month[pm],
-            "gross_c": gross_c,
-            "fee_c": fee_c,
-            "hours_t": hours_t,
-            "tasks": tasks,
-            "si": si,
-            "currency": currency,
-            "updated_at": pay_t,
-            "day": deliver,
-        })
+        day += u < 0.46  # delivered the same day, a day later or (4 %) two days later
+        day += u < 0.04
+        deliver = out["day"] = np.minimum(day, last).astype(np.int16)
+        del day, u
         # corrections: same record_id, changed amount, newer updated_at, a later folder
         room = last - deliver
         sel = np.flatnonzero((rng.random(n, dtype=f32) < 0.01) & (room >= 3))
         cday = deliver[sel] + 3 + (rng.random(len(sel)) * (np.minimum(room[sel], 40) - 2)).astype(np.int16)
         new_gross = np.round(gross_c[sel] * rng.uniform(0.7, 1.2, len(sel))).astype(np.int32)
-        new_fee = np.where(fee_c[sel] >= 0, np.round(new_gross * self.pair_fee[rec_pair[sel]]), -1)
-        corr = df[sel].with_columns(
-            gross_c=pl.Series(new_gross),
-            fee_c=pl.Series(new_fee.astype(np.int32)),
-            updated_at=pl.Series(cday * np.int64(DAY) + rng.integers(9 * 3600, 20 * 3600, len(sel))),
-            day=pl.Series(cday.astype(np.int16)),
-        )
-        return pl.concat([df, corr]).with_columns(
-            pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c) for c in ("fee_c", "hours_t", "tasks", "si", "currency")
-        )
+        new_fee = np.where(fee_c[sel] >= 0, np.round(new_gross * fee_rate[sel]), -1).astype(np.int32)
+        new_t = (cday.astype(np.int32) * DAY + rng.integers(9 * 3600, 20 * 3600, len(sel))).astype(np.int32)
+        return out, {"row": sel, "gross_c": new_gross, "fee_c": new_fee, "updated_at": new_t, "day": cday}
 
     # -- job_postings ------------------------------------------------------------------------
 
@@ -790,7 +860,7 @@ class World:
             emp_offset += n_emp
         emp_keys = pl.Series(hex_keys(rng, emp_offset, 16)).cast(pl.String)
         emp_prov = choose(rng, self.dest_w, emp_offset)
-        emp_region = self._local_codes(rng, emp_prov, 0.7)
+        emp_region = self.region_codes[self._local_regions(rng, emp_prov, 0.7)]
         level = rng.random(n)
         region = emp_region[emp].copy()
         prefecture = level < 0.25
@@ -896,6 +966,8 @@ GENDER_SPELLINGS: tuple[dict[str, str], ...] = (
     {g: g.lower() for g in contract.GENDERS},
 )
 CHINESE_GENDER = 2
+BOOL_TEXT = tuple(text for pair in BOOL_SPELLINGS for text in pair)  # true and false of spelling k: 2k, 2k + 1
+GENDER_TEXT = tuple(spelling[g] for spelling in GENDER_SPELLINGS for g in contract.GENDERS)  # k * 3 + code
 ID_PREFIX = {"job_postings": "JP", "gig_registrations": "GR", "income_records": "IR"}
 ID_COLUMN = {"job_postings": "posting_id", "gig_registrations": "registration_id", "income_records": "record_id"}
 TIMESTAMPS = {"job_postings": ("posted_at", "closed_at", "updated_at"),
@@ -938,6 +1010,13 @@ class SourcePlan:
     styles: list[FileStyle]
     bad: dict[int, pl.DataFrame] = field(default_factory=dict)  # file index -> bad rows
     next_id: int = 0
+    delivered: DeliveredRows | None = None  # good and bad rows as the files hold them
+
+
+def file_order(platform: np.ndarray, day: np.ndarray, n_days: int) -> np.ndarray:
+    """The stable order that sorts rows into files (platform x delivery day)."""
+    key = platform.astype(np.int64) * n_days + day
+    return np.argsort(key.astype(np.uint16 if key.max(initial=0) < 65536 else np.int64), kind="stable")
 
 
 def plan_source(source: str, df: pl.DataFrame, world: World) -> SourcePlan:
@@ -945,9 +1024,11 @@ def plan_source(source: str, df: pl.DataFrame, world: World) -> SourcePlan:
     rng = rng_for(world.seed, "files", source)
     n_days = world.cal.n_days
     file_key = df["platform"].to_numpy().astype(np.int64) * n_days + df["day"].to_numpy()
-    order = np.argsort(file_key.astype(np.uint16 if file_key.max(initial=0) < 65536 else np.int64), kind="stable")
-    df = df[order]
-    keys, offsets, counts = np.unique(file_key[order], return_index=True, return_counts=True)
+    if (np.diff(file_key) < 0).any():  # income comes sorted already: gathering 16M rows costs seconds
+        order = file_order(df["platform"].to_numpy(), df["day"].to_numpy(), n_days)
+        df, file_key = df[order], file_key[order]
+    offsets = np.flatnonzero(np.diff(file_key, prepend=-1))  # sorted: a file starts where the key changes
+    keys, counts = file_key[offsets], np.diff(offsets, append=len(file_key))
     files = [(int(k // n_days), int(k % n_days), int(o), int(c)) for k, o, c in zip(keys, offsets, counts,
                                                                                        strict=True)]
     styles = random_styles(rng, len(files), len(contract.COLUMNS[source]))
@@ -962,6 +1043,8 @@ def plan_source(source: str, df: pl.DataFrame, world: World) -> SourcePlan:
            and i not in plan.bad and s.malformed == 0 and files[i][3] >= 2]
     if cut:
         styles[cut[int(rng.integers(len(cut)))]].cut_short = True
+    # here, while the previous source is being written, rather than on the writer's critical path
+    plan.delivered = delivered_rows(source, plan, world)
     return plan
 
 
@@ -1207,94 +1290,98 @@ BREAKERS: dict[str, Callable[[Reason, pl.DataFrame, World, np.random.Generator],
 # Rendering: internal rows -> the columns, spellings and bytes of one delivered file
 # --------------------------------------------------------------------------------------------
 
-CURRENCIES = {0: contract.DEFAULT_CURRENCY, 1: "USD", 2: "HKD", 3: "EUR"}
+CURRENCIES = (contract.DEFAULT_CURRENCY, "USD", "HKD", "EUR")  # internal currency code -> ISO code
 
 
-def contract_columns(source: str, part: pl.DataFrame, world: World) -> pl.DataFrame:
-    """Internal rows (indices, cents, seconds) -> the contract's columns with natural types."""
-    names = dict(enumerate(world.ref.platforms))
+def lookup(values: tuple[str, ...] | list[str] | pl.Series, codes: pl.Expr) -> pl.Expr:
+    """values[code] per row (null codes give null): a gather, cheaper than replace_strict's hash join."""
+    return pl.lit(values if isinstance(values, pl.Series) else pl.Series(values, dtype=pl.String)).gather(codes)
+
+
+def contract_columns(source: str, part: pl.DataFrame, world: World, keys: pl.Series | None = None) -> pl.LazyFrame:
+    """Internal rows (indices, cents, seconds) -> the contract's columns with natural types.
+
+    A lazy query: styled() adds the file's spellings to it, so a batch's contract columns are
+    computed in one pass and never materialised on their own. Integer columns are cast back to
+    Int64 (the internal frames use small dtypes), so native Parquet files keep their schema.
+    Timestamps stay Unix seconds (of the Shanghai wall clock read as UTC) for styled() to write.
+    `keys`: person_key by `person` (default: the world's persons; bad rows may add their own).
+    """
     epoch = world.cal.epoch
 
     def ts(c: str) -> pl.Expr:
-        return pl.from_epoch(pl.col(c) + epoch, time_unit="s").alias(c)
+        return (pl.col(c).cast(pl.Int64) + epoch).alias(c)
 
-    # platform_id is the folder's platform (styled() writes its name), and only the platform_mismatch
-    # copies carry another one, as text in `_platform`
-    if "platform_id_override" in part.columns:
-        part = part.with_columns(_platform=pl.col("platform_id_override").replace_strict(
-            names, default=None, return_dtype=pl.String))
-    platform = pl.col("platform")
-    extra = [c for c in ("_col", "_val", "_reason", "_pos", "_platform") if c in part.columns]
+    def int64(c: str, name: str | None = None) -> pl.Expr:
+        return pl.col(c).cast(pl.Int64).alias(name or c)
+
+    lf = part.lazy()
+    platform = pl.col("platform")  # styled() writes its name
+    extra = [c for c in ("_col", "_val") if c in part.columns]
     if "person" in part.columns:
-        keys = world.person_keys.gather(part["person"])
-        if "_pk" in part.columns:
-            keys = part["_pk"].fill_null(keys)
-        part = part.with_columns(person_key=keys)
+        lf = lf.with_columns(person_key=(world.person_keys if keys is None else keys).gather(part["person"]))
     idc = ID_COLUMN[source]
     ident = fmt_ids(ID_PREFIX[source], pl.col(idc), 12 if source == "income_records" else 10).alias(idc)
     if source == "income_records":
-        labels = pl.Series("period", [world.cal.period_label(m) for m in range(world.cal.months + 3)])
-        month = part["month"]
-        period = labels.gather(month.fill_null(0))  # not via numpy strings: those convert slowly
-        if month.null_count():
-            period = period.scatter(month.is_null().arg_true(), None)
-        part = part.with_columns(period)
+        labels = [world.cal.period_label(m) for m in range(world.cal.months + 3)]
         cols = [
             ident, platform.alias("platform_id"), pl.col("person_key"),
-            pl.col("period"),
+            lookup(labels, pl.col("month")).alias("period"),
             (pl.col("gross_c") / 100).alias("gross_income"), (pl.col("fee_c") / 100).alias("platform_fee"),
-            (pl.col("hours_t") / 10).alias("hours_worked"), pl.col("tasks").alias("tasks_completed"),
+            (pl.col("hours_t") / 10).alias("hours_worked"), int64("tasks", "tasks_completed"),
             (pl.col("si") == 1).alias("social_insurance"),
-            pl.col("currency").replace_strict(CURRENCIES, default=None, return_dtype=pl.String),
+            lookup(CURRENCIES, pl.col("currency")).alias("currency"),
             ts("updated_at"),
         ]
     elif source == "gig_registrations":
         cols = [ident, platform.alias("platform_id"), pl.col("person_key"), ts("registered_at"), ts("updated_at"),
-                pl.col("birth_year"), pl.col("gender"), pl.col("residence_region_code"),
+                int64("birth_year"), pl.col("gender"), pl.col("residence_region_code"),
                 pl.col("hukou_region_code"), pl.col("occupation_code"), pl.col("education_level"),
                 pl.col("has_other_job"), pl.col("status"), ts("deregistered_at")]
     else:
         cols = [ident, platform.alias("platform_id"), ts("posted_at"), ts("closed_at"), ts("updated_at"),
                 pl.col("employer_id"), pl.col("title"), pl.col("occupation_code"), pl.col("region_code"),
                 pl.col("employment_type"), pl.col("is_remote"), (pl.col("wage_min_c") / 100).alias("wage_min"),
-                (pl.col("wage_max_c") / 100).alias("wage_max"), pl.col("wage_period"), pl.col("headcount"),
-                pl.col("age_min"), pl.col("age_max"), pl.col("gender_requirement"), pl.col("education_min")]
-    return part.select(*cols, *extra)
+                (pl.col("wage_max_c") / 100).alias("wage_max"), pl.col("wage_period"), int64("headcount"),
+                int64("age_min"), int64("age_max"), pl.col("gender_requirement"), pl.col("education_min")]
+    return lf.select(*cols, *extra)
 
 
-def styled(source: str, df: pl.DataFrame, style: FileStyle, platform: pl.Expr,
+def styled(source: str, df: pl.LazyFrame, style: FileStyle, platform: pl.Expr,
            broken: frozenset[str] = frozenset()) -> pl.LazyFrame:
     """The file's columns in one select: spellings (booleans, gender, timestamps), types, drift, order.
 
-    `platform` gives platform_id (the folder's name; a literal for one file, a lookup for a batch).
-    `broken`: columns in which invalid_type rows carry `_val` text instead of a value.
+    `df` is contract_columns()' query. Timestamp formats and boolean and gender spellings are taken per
+    row from its `_ts`, `_bools` and `_gender` columns if it has them (a batch of files, each spelt its
+    own way; see spelling_columns()), else from `style`. `platform` gives platform_id (the folder's
+    name; a literal for one file, a lookup for a batch). `broken`: columns in which invalid_type rows
+    carry `_val` text instead of a value.
     """
-    ts_fmt = TS_FORMATS[style.ts]
-    zulu = ts_fmt.endswith("Z")
+    schema = df.collect_schema()
+
+    def spelling(name: str, value: int) -> pl.Expr:
+        return pl.col(name).cast(pl.Int64) if name in schema else pl.lit(value, pl.Int64)
+
     native_parquet = style.fmt == "parquet" and style.native
     all_text = (style.fmt == "jsonl" and not style.native) or (style.fmt == "parquet" and not style.native)
-    t, f = BOOL_SPELLINGS[style.bools]
     exprs: dict[str, pl.Expr] = {}
-    schema = df.schema
     for c in contract.column_names(source):
         if c == "platform_id":
-            exprs[c] = (pl.coalesce(pl.col("_platform"), platform) if "_platform" in schema else platform).alias(c)
+            exprs[c] = platform.alias(c)
             continue
         dtype = schema[c]
         e = pl.col(c).round(2) if dtype == pl.Float64 else pl.col(c)  # 2-decimal amounts, never float noise
-        if dtype == pl.Datetime:
-            utc_or_local = e.dt.offset_by("-8h") if zulu else e
+        if c in TIMESTAMPS[source]:  # Unix seconds
             if native_parquet:
-                e = e.dt.replace_time_zone(contract.SOURCE_TIMEZONE)
-            elif style.fmt == "jsonl" or c in broken or all_text:
-                e = utc_or_local.dt.strftime(ts_fmt)
-            else:  # CSV: the writer formats it (datetime_format)
-                e = utc_or_local
+                e = pl.from_epoch(e, time_unit="s").dt.replace_time_zone(contract.SOURCE_TIMEZONE)
+            else:
+                e = ts_text(e, spelling("_ts", style.ts))
         elif dtype == pl.Boolean:
-            if not (style.native and style.fmt != "csv"):
-                e = pl.when(e.is_null()).then(None).when(e).then(pl.lit(t)).otherwise(pl.lit(f))
-        elif c == "gender":
-            e = e.replace(GENDER_SPELLINGS[style.gender])
+            if not (style.native and style.fmt != "csv"):  # true, false as [t0, f0, t1, f1, ...][2 * style + ~e]
+                e = lookup(BOOL_TEXT, spelling("_bools", style.bools) * 2 + (~e).cast(pl.Int64))
+        elif c == "gender":  # F, M, U as spelt; other (broken) values as they are
+            code = e.replace_strict(GENDER_CODE, default=None, return_dtype=pl.Int64)
+            e = pl.coalesce(lookup(GENDER_TEXT, spelling("_gender", style.gender) * len(GENDER_CODE) + code), e)
         elif dtype == pl.Float64 and native_parquet and c != "hours_worked":
             e = e.cast(pl.Decimal(18, 2))
         if c in broken:
@@ -1304,7 +1391,49 @@ def styled(source: str, df: pl.DataFrame, style: FileStyle, platform: pl.Expr,
         exprs[c] = e.alias(c)
     if style.drift:
         exprs[style.drift] = pl.lit(DRIFT_VALUES[style.drift]).alias(style.drift)
-    return df.lazy().select([exprs[c] for c in column_order(list(exprs), style)])
+    return df.select([exprs[c] for c in column_order(list(exprs), style)])
+
+
+def spelling_columns(styles: list[FileStyle], sizes: list[int]) -> dict[str, pl.Series]:
+    """Per row of a batch (its files' rows, one file after the other): the file's spellings, for styled()."""
+    return {name: pl.Series(np.repeat(np.array([getattr(s, attr) for s in styles], dtype=np.int8), sizes))
+            for name, attr in (("_ts", "ts"), ("_bools", "bools"), ("_gender", "gender"))}
+
+
+def ts_parts(fmt: str) -> tuple[str, str]:
+    """What one of TS_FORMATS puts between date and time of day, and after the time (the UTC ones: Z)."""
+    head, clock, tail = fmt.partition("%H:%M:%S")
+    if not (clock and head.startswith("%Y-%m-%d")):
+        raise ValueError(f"not a timestamp format ts_text can write: {fmt}")
+    return head.removeprefix("%Y-%m-%d"), tail
+
+
+@functools.cache
+def clock_texts() -> tuple[pl.Series, pl.Series, pl.Series]:
+    """Lookup tables for ts_text(): dates, times of day by format, UTC offsets by format.
+
+    Row d of the first: the date d days after DATE_BASE (to 2199); row k * DAY + s of the second:
+    second s of the day as format k of TS_FORMATS writes it, with what comes between date and time.
+    """
+    dates = pl.date_range(DATE_BASE, date(2199, 12, 31), eager=True).dt.strftime("%Y-%m-%d")
+    times = pl.Series([f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)])
+    parts = [ts_parts(fmt) for fmt in TS_FORMATS]
+    return (dates, pl.concat([sep + times + tail for sep, tail in parts], rechunk=True),
+            pl.Series([8 * 3600 if tail == "Z" else 0 for _, tail in parts]))
+
+
+def ts_text(e: pl.Expr, fmt: pl.Expr) -> pl.Expr:
+    """Timestamps (Unix seconds of the Shanghai wall clock) as text, in TS_FORMATS[fmt] (...Z ones in UTC).
+
+    Date and time of day are looked up and joined rather than formatted: both are short enough to be
+    stored inline, so this costs a third of strftime or the CSV writer's datetime_format, and the
+    timestamps are the largest share of writing a text file. Outside 1900-2199 the lookup fails loudly.
+    """
+    dates, times, offsets = clock_texts()
+    secs = e - pl.lit(offsets).gather(fmt)
+    day = secs // DAY
+    base = (DATE_BASE - date(1970, 1, 1)).days
+    return pl.concat_str([lookup(dates, day - base), lookup(times, fmt * DAY + secs - day * DAY)])
 
 
 def column_order(columns: list[str], style: FileStyle) -> list[str]:
@@ -1318,25 +1447,40 @@ DRIFT_VALUES = {"app_version": "8.3.1", "city_name": "杭州", "rider_level": "g
                 "channel": "app"}
 
 
-def to_utf8(df: pl.DataFrame, style: FileStyle) -> bytes:
+def to_utf8(df: pl.DataFrame, style: FileStyle, header: bool = True) -> bytes:
     """CSV or JSONL of a styled frame as UTF-8 (one file's or a whole batch's: a line depends on its row only).
 
     Written to a buffer: a Python str of a large batch costs more to build than the bytes.
     """
     buf = io.BytesIO()
-    if style.fmt == "csv":
-        df.write_csv(buf, float_precision=2, datetime_format=TS_FORMATS[style.ts])
+    if style.fmt == "csv":  # amounts as the shortest text of their (2-decimal) value: 12.3, not 12.30
+        df.write_csv(buf, include_header=header)
         return buf.getvalue()
     df.write_ndjson(buf)
     data = buf.getvalue()
     if style.drop_nulls:
-        data = re.sub(rb'\{"[A-Za-z_]+":null,', b"{", re.sub(rb',"[A-Za-z_]+":null', b"", data))
+        data = drop_null_keys(data, df)
+    return data
+
+
+def drop_null_keys(data: bytes, df: pl.DataFrame) -> bytes:
+    """JSON Lines without their null members (`"key":null`), as exports that skip absent values write them.
+
+    Plain byte replacements, one per column that has nulls: a regex over every key of every line
+    costs several times more. Values cannot fake a member: a quote inside a string is escaped.
+    """
+    nullable = [c for c in df.columns if df[c].null_count()]
+    for c in nullable:
+        data = data.replace(b',"' + c.encode() + b'":null', b"")
+    if df.columns and df.columns[0] in nullable:  # the first member has no comma before it
+        data = data.replace(b'{"' + df.columns[0].encode() + b'":null,', b"{")
     return data
 
 
 def to_parquet(df: pl.DataFrame) -> bytes:
+    """A Parquet file's bytes. Snappy, not the zstd default: half the CPU time for the same rows."""
     buf = io.BytesIO()
-    df.write_parquet(buf, statistics=False)
+    df.write_parquet(buf, statistics=False, compression="snappy")
     return buf.getvalue()
 
 
@@ -1354,7 +1498,7 @@ def finish_bytes(data: bytes, style: FileStyle) -> bytes:
     if style.encoding == "utf-8-sig":
         data = b"\xef\xbb\xbf" + data
     if style.gz:
-        data = gzip.compress(data, compresslevel=3, mtime=0)
+        data = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
     return data
 
 
@@ -1432,22 +1576,25 @@ class TreeWriter:
     def write_source(self, plan: SourcePlan, world: World) -> dict:
         src = plan.source
         files: dict[str, dict] = {}
-        rows = delivered_rows(src, plan)
+        rows = plan.delivered or delivered_rows(src, plan, world)
         rels = [self.file_path(plan, world, i) for i in range(len(plan.files))]
-        for folder in sorted({rel.rpartition("/")[0] for rel in rels}):  # once, not once per file
-            (self.out / folder).mkdir(parents=True, exist_ok=True)
-        names = pl.col("platform_id").replace_strict(dict(enumerate(world.ref.platforms)),
-                                                     return_dtype=pl.String)
+        for platform in sorted({rel.split("/")[1] for rel in rels}):
+            (self.out / src / platform).mkdir(parents=True, exist_ok=True)
+        names = lookup(world.ref.platforms, pl.col("platform_id"))
 
         def render(batch: list[int]) -> list[int]:
             malformed = {}
             for i, data, n_bad in render_batch(src, rows, plan, batch, names, world):
-                (self.out / rels[i]).write_bytes(data)
+                path = self.out / rels[i]
+                path.parent.mkdir(exist_ok=True)  # a file's own day folder, made by the thread that writes it
+                path.write_bytes(data)
                 malformed[i] = n_bad
                 self.tick()
             return [malformed[i] for i in batch]
 
-        batches = style_batches(plan, rows)
+        # largest first, so that the threads run out of work at about the same time
+        batches = sorted(style_batches(plan, rows), key=lambda b: -sum(int(rows.starts[i + 1] - rows.starts[i])
+                                                                       for i in b))
         malformed_of: dict[int, int] = {}
         with ThreadPoolExecutor(max_workers=THREADS) as pool:
             done = pool.map(render, batches) if THREADS > 1 else map(render, batches)
@@ -1535,7 +1682,7 @@ class TreeWriter:
             FileError.MISSING_REQUIRED_COLUMN.value, missing_column=dropped)
         # 3. unreadable: a truncated gzip, undecodable bytes, CSV text under a .parquet name
         df, plat, d = rows_of(picks[3])
-        gz = gzip.compress(df.write_csv(float_precision=2).encode(), compresslevel=3, mtime=0)
+        gz = gzip.compress(df.write_csv(float_precision=2).encode(), compresslevel=GZIP_LEVEL, mtime=0)
         add(self.path(src, plat, d, f"{src}_{plat}_{d:%Y%m%d}_part3.csv.gz"), gz[: max(20, len(gz) * 3 // 5)],
             len(df), rejected, FileError.UNREADABLE_FILE.value)
         df, plat, d = rows_of(picks[4])
@@ -1580,56 +1727,75 @@ class DeliveredRows:
     """Every row of a source's regular files (internal columns), with the bad rows in place.
 
     File i's rows are `frame[order[starts[i]:starts[i + 1]]]`: its good rows in order, each bad row
-    right after the good row it was copied from. Rows stay internal (integers, mostly) until a batch
-    takes them: gathering those is cheap, and the contract's text columns never exist for a whole source.
+    right after the good row it was copied from. Rows stay internal (small integers, mostly) until a
+    batch takes them: gathering those is cheap, and the contract's text columns never exist for a whole
+    source. What bad rows carry beyond the internal columns is folded into them where it can be (their
+    own person_key is a row of `keys`, a platform_mismatch is their `platform`); only the invalid_type
+    text (`_col`, `_val`) lives in `extras`, joined to the few batches whose files have such rows.
     """
 
     source: str
-    frame: pl.DataFrame  # good rows, then bad rows (with _pk/_col/_val/... where they are broken)
-    order: np.ndarray
+    frame: pl.DataFrame  # good rows, then bad rows: one chunk, the good rows' dtypes
+    n_good: int
+    keys: pl.Series | None  # person_key by `person`: the world's persons, then bad rows' own values
+    extras: pl.DataFrame  # a null row, then bad row k's `_col`/`_val` at row k + 1
+    order: np.ndarray  # uint32 row numbers into `frame`, file after file
     starts: np.ndarray
     broken: dict[int, frozenset[str]]  # file -> columns whose invalid_type rows carry `_val` text
 
-    def take(self, files: list[int], world: World) -> pl.DataFrame:
+    def take(self, files: list[int], world: World) -> pl.LazyFrame:
         """The files' rows, one file after the other, in contract columns."""
         idx = np.concatenate([self.order[self.starts[i]:self.starts[i + 1]] for i in files])
-        return contract_columns(self.source, self.frame[idx], world)
+        part = self.frame[idx]
+        if any(i in self.broken for i in files):
+            bad = idx >= self.n_good
+            part = part.hstack(self.extras[np.where(bad, idx - (self.n_good - 1), 0).astype(np.uint32)])
+        return contract_columns(self.source, part, world, self.keys)
 
 
-def delivered_rows(src: str, plan: SourcePlan) -> DeliveredRows:
+def delivered_rows(src: str, plan: SourcePlan, world: World) -> DeliveredRows:
     """Good and bad rows in one frame, and the order that puts each bad row after its good row."""
     offsets = np.array([f[2] for f in plan.files], dtype=np.int64)
     counts = np.array([f[3] for f in plan.files], dtype=np.int64)
     broken: dict[int, frozenset[str]] = {}
     keys = np.arange(len(plan.rows), dtype=np.int64) * 2
-    frame = plan.rows
+    person_keys = world.person_keys if "person" in plan.rows.columns else None  # postings have no persons
+    frame, extras = plan.rows, pl.DataFrame()
     if plan.bad:
         bad = pl.concat([b.with_columns(_file=pl.lit(i, pl.Int64)) for i, b in sorted(plan.bad.items())],
                         how="diagonal_relaxed")
         file_of = bad["_file"].to_numpy()
         keys = np.concatenate([keys, (offsets[file_of] + bad["_pos"].to_numpy()) * 2 + 1])
         counts = counts + np.bincount(file_of, minlength=len(plan.files))
-        frame = pl.concat([plan.rows, bad.drop("_file")], how="diagonal_relaxed")
+        if "platform_id_override" in bad.columns:
+            bad = bad.with_columns(platform=pl.coalesce("platform_id_override", "platform"))
+        if "_pk" in bad.columns:  # a row of their own in the person_key table
+            own = bad["_pk"].is_not_null()
+            person_keys = pl.concat([person_keys, bad["_pk"].filter(own)], rechunk=True)  # one chunk: fast gathers
+            bad = bad.with_columns(person=pl.when(own).then(len(world.person_keys) + own.cum_sum() - 1)
+                                   .otherwise(pl.col("person")))
+        # the breakers may widen a column (an Int64 literal); the values still fit the good rows' dtypes
+        frame = pl.concat([plan.rows, bad.select(plan.rows.columns).cast(dict(plan.rows.schema))], rechunk=True)
         if "_col" in bad.columns:
+            extra = bad.select("_col", "_val")
+            extras = pl.concat([extra.clear(1), extra])
             for i, cols in bad.select("_file", "_col").drop_nulls().group_by("_file").agg(
                     pl.col("_col").unique()).iter_rows():
                 broken[int(i)] = frozenset(cols)
-    return DeliveredRows(src, frame, np.argsort(keys, kind="stable"), np.concatenate([[0], np.cumsum(counts)]),
-                         broken)
+    order = np.argsort(keys, kind="stable").astype(np.uint32)
+    return DeliveredRows(src, frame, len(plan.rows), person_keys, extras, order,
+                         np.concatenate([[0], np.cumsum(counts)]), broken)
 
 
 def style_key(source: str, style: FileStyle, broken: frozenset[str]) -> tuple:
     """What the batch's query and text depend on; settings a format ignores are left out, so batches are few.
 
-    Column order, gzip, byte-order mark and line faults are per file and applied after the split.
+    Spellings are per row (styled()); column order, gzip, byte-order mark and line faults are per file
+    and applied after the split.
     """
-    native = style.native and style.fmt != "csv"  # native JSON/Parquet booleans; Parquet also timestamps
     return (
         style.fmt,
-        native,
-        TS_FORMATS[style.ts] if not (native and style.fmt == "parquet") else None,
-        BOOL_SPELLINGS[style.bools] if not native else None,
-        tuple(GENDER_SPELLINGS[style.gender].items()) if "gender" in contract.column_names(source) else None,
+        style.native and style.fmt != "csv",  # native JSON/Parquet booleans; Parquet also timestamps
         style.drop_nulls if style.fmt == "jsonl" else None,
         text_encoding(style) if style.fmt == "csv" else None,
         style.drift,
@@ -1638,40 +1804,76 @@ def style_key(source: str, style: FileStyle, broken: frozenset[str]) -> tuple:
 
 
 def style_batches(plan: SourcePlan, rows: DeliveredRows) -> list[list[int]]:
-    """Files grouped by style key, in order of their first file (so the work order is fixed)."""
-    batches: dict[tuple, list[int]] = {}
+    """Files grouped by style key, in order of their first file (so the work order is fixed).
+
+    A group is cut into batches of up to BATCH_ROWS rows: a batch's frame and text are in memory at once.
+    """
+    groups: dict[tuple, list[int]] = {}
     for i, style in enumerate(plan.styles):
-        key = style_key(plan.source, style, rows.broken.get(i, frozenset()))
-        batches.setdefault(key, []).append(i)
-    return list(batches.values())
+        groups.setdefault(style_key(plan.source, style, rows.broken.get(i, frozenset())), []).append(i)
+    batches = []
+    for files in groups.values():
+        batch, n = [], 0
+        for i in files:
+            if batch and n + rows.starts[i + 1] - rows.starts[i] > BATCH_ROWS:
+                batches.append(batch)
+                batch, n = [], 0
+            batch.append(i)
+            n += rows.starts[i + 1] - rows.starts[i]
+        batches.append(batch)
+    return batches
 
 
 def render_batch(src: str, rows: DeliveredRows, plan: SourcePlan, batch: list[int], platform: pl.Expr,
                  world: World) -> list[tuple[int, bytes, int]]:
-    """(file, bytes, malformed lines) for each file of a batch of files that share a style key."""
+    """(file, bytes, malformed lines) for each file of a batch of files that share a style key.
+
+    Files in the contract's column order are cut from one text of their rows. CSV files with their
+    own column order are cut from a second one: their rows with each file's columns in its order, as
+    text (the text of a value does not change) renamed position by position, so that one frame holds
+    them all. Only JSONL files with their own order and Parquet files are serialised one by one.
+    """
+    batch = sorted(batch, key=lambda i: plan.styles[i].shuffle is not None)
     first = plan.styles[batch[0]]
-    df = styled(src, rows.take(batch, world), replace(first, shuffle=None), platform,
+    sizes = [int(rows.starts[i + 1] - rows.starts[i]) for i in batch]
+    part = rows.take(batch, world).with_columns(**spelling_columns([plan.styles[i] for i in batch], sizes))
+    df = styled(src, part, replace(first, shuffle=None), platform,
                 rows.broken.get(batch[0], frozenset())).collect(engine="in-memory")
-    sizes = np.array([rows.starts[i + 1] - rows.starts[i] for i in batch])
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     columns = df.columns
+    plain = sum(plan.styles[i].shuffle is None for i in batch)
+    cuts: dict[int, Callable[[], bytes]] = {}
+    if first.fmt != "parquet":
+        cut = line_cutter(df.slice(0, int(bounds[plain])), first)
+        head = csv_header(columns, first)
+        for k in range(plain if cut else 0):
+            cuts[batch[k]] = functools.partial(cut, int(bounds[k]), sizes[k], head)
+    if first.fmt == "csv" and plain < len(batch):
+        orders = [column_order(columns, plan.styles[i]) for i in batch[plain:]]
+        text = df.slice(int(bounds[plain])).cast(pl.String)
+        own = pl.concat([text.slice(int(bounds[k] - bounds[plain]), sizes[k]).select(order)
+                         .rename(dict(zip(order, columns, strict=True)))
+                         for k, order in zip(range(plain, len(batch)), orders, strict=True)])
+        cut = line_cutter(own, first)
+        for k, order in zip(range(plain, len(batch)) if cut else (), orders, strict=True):
+            cuts[batch[k]] = functools.partial(cut, int(bounds[k] - bounds[plain]), sizes[k], csv_header(order, first))
     out = []
-    cut = None if first.fmt == "parquet" else line_cutter(df, first)
     for k, i in enumerate(batch):
         style = plan.styles[i]
-        a, n = int(bounds[k]), int(sizes[k])
 
         def rng(i: int = i) -> np.random.Generator:
             return rng_for(world.seed, "render", src, i)
 
-        if style.shuffle is not None or cut is None:  # its own columns order: serialise the slice
-            part = df.slice(a, n).select(column_order(columns, style))
+        if i in cuts:
+            data = cuts[i]()
+        else:  # serialise the file on its own
+            part = df.slice(int(bounds[k]), sizes[k]).select(column_order(columns, style))
             if style.fmt == "parquet":
                 out.append((i, to_parquet(part), 0))
-            else:
-                out.append((i, *finish_text(to_utf8(part, style).decode(), style, rng)))
-            continue
-        data = cut(a, n)
+                continue
+            data = to_utf8(part, style)
+            if text_encoding(style) != "utf-8":
+                data = data.decode().encode(text_encoding(style))
         if needs_text(style):
             out.append((i, *finish_text(data.decode(text_encoding(style)), style, rng)))
         else:
@@ -1679,23 +1881,26 @@ def render_batch(src: str, rows: DeliveredRows, plan: SourcePlan, batch: list[in
     return out
 
 
-def line_cutter(df: pl.DataFrame, style: FileStyle) -> Callable[[int, int], bytes] | None:
-    """Encode the batch's text once; cut(a, n) gives the header plus the lines of rows a..a+n-1.
+def csv_header(columns: list[str], style: FileStyle) -> bytes:
+    """A CSV file's header line (column names are plain identifiers: nothing to quote); JSONL has none."""
+    return (",".join(columns) + "\n").encode() if style.fmt == "csv" else b""
+
+
+def line_cutter(df: pl.DataFrame, style: FileStyle) -> Callable[[int, int, bytes], bytes] | None:
+    """Encode the rows' text once (no header); cut(a, n, head) gives head plus the lines of rows a..a+n-1.
 
     None if the text has a line break inside a value (then lines are not rows and files are written alone).
     """
-    data = to_utf8(df, style)
+    data = to_utf8(df, style, header=False)
     if text_encoding(style) != "utf-8":
         data = data.decode().encode(text_encoding(style))
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) + 1  # \n is never inside a GB18030 char
-    header = style.fmt == "csv"
-    if len(ends) != len(df) + header:
+    if len(ends) != len(df):
         return None
-    starts = np.concatenate([[0], ends]) if not header else ends
-    head = data[: ends[0]] if header else b""
+    starts = np.concatenate([[0], ends])
     mv = memoryview(data)
 
-    def cut(a: int, n: int) -> bytes:
+    def cut(a: int, n: int, head: bytes) -> bytes:
         return head + mv[starts[a]:starts[a + n]]
 
     return cut
@@ -1709,7 +1914,8 @@ def summarize(source: str, files: dict[str, dict], plan: SourcePlan) -> dict:
         for r, c in f["bad_rows"].items():
             bad[r] += c
     rows = sum(f["rows"] for f in loaded)
-    ids = plan.rows[ID_COLUMN[source]]
+    ids = plan.rows[ID_COLUMN[source]].to_numpy()  # small non-negative integers: counted, not hashed
+    distinct = np.count_nonzero(np.bincount(ids - ids.min())) if len(ids) else 0
     formats: dict[str, int] = {}
     for f in files.values():
         key = f["format"] + (".gz" if f.get("compression") else "") + (
@@ -1720,7 +1926,7 @@ def summarize(source: str, files: dict[str, dict], plan: SourcePlan) -> dict:
         "rows": rows,
         "rows_valid": rows - sum(bad.values()),
         "bad_rows": bad,
-        "corrections": int(len(ids) - ids.n_unique()),
+        "corrections": int(len(ids) - distinct),
         "file_faults": {p: (f["error"] or f["status"]) for p, f in sorted(files.items())
                         if f["status"] != contract.LedgerStatus.LOADED.value},
         "empty_files": sorted(p for p, f in files.items() if f["status"] == "loaded" and f["rows"] == 0),
