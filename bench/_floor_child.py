@@ -279,8 +279,7 @@ def main() -> None:
         result["result_rows"] = con.execute("SELECT count(*) FROM floor_indicators").fetchone()[0]
         result["national_active_workers"] = dict(
             con.execute(
-                "SELECT period, active_workers FROM floor_indicators "
-                "WHERE grouping_id = 7 ORDER BY period"
+                "SELECT period, active_workers FROM floor_indicators WHERE grouping_id = 7 ORDER BY period"
             ).fetchall()
         )
     finally:

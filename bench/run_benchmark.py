@@ -363,10 +363,9 @@ def run_floor(paths: SizePaths, memory_limit: str) -> dict[str, Any]:
     return result
 
 
-def warm_up(paths: SizePaths) -> float:
-    """Migrate the benchmark's Airflow metadata DB once (a one-time install cost, never a run's)."""
-    out = paths.base / "warm_up.json"
-    cmd = [
+def pipeline_child_cmd(paths: SizePaths, out: Path, *flags: str) -> list[str]:
+    """The command line of `_pipeline_child.py` on this size's tree and warehouse, writing its JSON to `out`."""
+    return [
         sys.executable,
         str(BENCH_DIR / "_pipeline_child.py"),
         "--landing",
@@ -375,8 +374,14 @@ def warm_up(paths: SizePaths) -> float:
         str(paths.warehouse),
         "--json",
         str(out),
-        "--prepare-only",
+        *flags,
     ]
+
+
+def warm_up(paths: SizePaths) -> float:
+    """Migrate the benchmark's Airflow metadata DB once (a one-time install cost, never a run's)."""
+    out = paths.base / "warm_up.json"
+    cmd = pipeline_child_cmd(paths, out, "--prepare-only")
     measured = run_measured(cmd, child_env(paths), paths.base / "warm_up.log")
     if measured.returncode != 0:
         raise BenchmarkError(f"Airflow warm-up failed:\n{_tail(paths.base / 'warm_up.log')}")
@@ -397,19 +402,7 @@ def run_pipeline_step(paths: SizePaths, name: str, full_refresh: bool) -> dict[s
     """Steps (d) and (e): one `run_pipeline` in its own process, with per-stage timings and memory."""
     out = paths.base / f"{name}.json"
     out.unlink(missing_ok=True)
-    cmd = [
-        sys.executable,
-        str(BENCH_DIR / "_pipeline_child.py"),
-        "--landing",
-        str(paths.landing),
-        "--warehouse",
-        str(paths.warehouse),
-        "--json",
-        str(out),
-        "--hash-pass",
-    ]
-    if full_refresh:
-        cmd.append("--full-refresh")
+    cmd = pipeline_child_cmd(paths, out, "--hash-pass", *(["--full-refresh"] if full_refresh else []))
     log = paths.base / f"{name}.log"
     measured = run_measured(cmd, child_env(paths), log)
     if not out.exists():
