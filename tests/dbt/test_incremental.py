@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from pipelines.contract import column_names
+from tests.conftest import deliver
 from tests.dbt.conftest import build
 
 TABLES = (
     "intermediate.int_income_person_platform_months",
     "intermediate.int_person_months",
+    "intermediate.int_person_month_history",
     "marts.flex_indicators_monthly",
     "marts.labor_demand_monthly",
 )
@@ -56,3 +60,70 @@ def test_incremental_equals_full_refresh_with_late_corrections(work: Path, gener
     assert differences(incremental, full) == dict.fromkeys(TABLES, 0)
     con = duckdb.connect(str(full), read_only=True)
     assert con.execute("SELECT count(*) FROM marts.flex_indicators_monthly").fetchone()[0] > 100
+
+
+def registration_update(warehouse: Path, **changes: str) -> tuple[str, dict[str, str]]:
+    """A later version of the only registration of a person with income in 3+ months, as a platform delivers it."""
+    names = column_names("gig_registrations")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    row = con.execute(
+        f"""SELECT {", ".join(names)} FROM staging.stg_platforms__gig_registrations
+            WHERE status = 'active'
+              AND person_key IN (SELECT person_key FROM intermediate.int_person_months WHERE is_registered
+                                 GROUP BY person_key HAVING count(*) >= 3)
+              AND person_key IN (SELECT person_key FROM staging.stg_platforms__gig_registrations
+                                 GROUP BY person_key HAVING count(*) = 1)
+            ORDER BY registration_id LIMIT 1"""
+    ).fetchone()
+    con.close()
+    delivered = {name: as_delivered(value) for name, value in zip(names, row, strict=True)}
+    delivered.update(updated_at="2026-01-05T08:00:00+08:00", **changes)
+    return delivered["platform_id"], delivered
+
+
+def as_delivered(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def rebuilt_periods(warehouse: Path) -> list[str]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rows = con.execute("SELECT period FROM intermediate.int_periods_to_rebuild ORDER BY 1").fetchall()
+    con.close()
+    return [period for (period,) in rows]
+
+
+def test_status_change_rebuilds_no_month_and_a_correction_only_the_persons_months(work: Path, generated: Path):
+    landing = work / "registration_landing"
+    warehouse = work / "registration.duckdb"
+    deliver_until(generated, landing, None)
+    build(landing, warehouse)
+
+    platform, suspended = registration_update(warehouse, status="suspended")
+    deliver(landing, "gig_registrations", [suspended], platform=platform, day="2026-01-05", name="status")
+    build(landing, warehouse)
+    assert rebuilt_periods(warehouse) == []  # same person, same cells: nothing to recompute
+
+    older = str(int(suspended["birth_year"]) - 30)
+    corrected = dict(suspended, birth_year=older, updated_at="2026-01-06T08:00:00+08:00")
+    deliver(landing, "gig_registrations", [corrected], platform=platform, day="2026-01-06", name="correction")
+    build(landing, warehouse)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    person_periods = [
+        p
+        for (p,) in con.execute(
+            "SELECT period FROM intermediate.int_person_months WHERE person_key = ? ORDER BY 1",
+            [suspended["person_key"]],
+        ).fetchall()
+    ]
+    con.close()
+    assert rebuilt_periods(warehouse) == person_periods  # the person moved to another age cohort in each month
+
+    full = work / "registration_full.duckdb"
+    build(landing, full, full_refresh=True)
+    assert differences(warehouse, full) == dict.fromkeys(TABLES, 0)

@@ -31,7 +31,7 @@ with
         from {{ ref('stg_audit__load_ledger') }}
         where
             status = 'loaded'
-            and loaded_at > cast({{ dbt.string_literal(var('changes_since')) }} as timestamp with time zone)
+            and {{ changed_since_last_build('loaded_at') }}
 
     ),
 

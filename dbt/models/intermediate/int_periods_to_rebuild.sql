@@ -1,7 +1,7 @@
 {#- The months whose indicators must be recomputed after the loads since the
     last build: from three months before the earliest changed month onwards
     (retention looks 3 months ahead; new workers and volatility look back), and
-    every month of a person whose registration changed. -#}
+    the months in which a person's attributes changed (their cell moved). -#}
 with
 
 changes as (
@@ -21,11 +21,11 @@ from_changed_months as (
 
 ),
 
-of_changed_persons as (
+of_changed_attributes as (
 
-    select distinct panel.period
-    from {{ ref('int_person_months') }} as panel
-    inner join changes on changes.change_kind = 'person' and panel.person_key = changes.person_key
+    select distinct attributes.period
+    from {{ ref('int_person_attributes_by_period') }} as attributes
+    where {{ changed_since_last_build('attributes.loaded_through') }}
 
 ),
 
@@ -33,7 +33,7 @@ final as (
 
     select period from from_changed_months
     union
-    select period from of_changed_persons
+    select period from of_changed_attributes
 
 )
 

@@ -1,7 +1,25 @@
 {#- Who a person is in a month: the registration with the newest updated_at
     among those registered by the end of the month, across all platforms
-    (indicators.md, "The person behind the records"). Only person-months with
-    income are needed, so the join is bounded by the panel's size. -#}
+    (indicators.md, "The person behind the records"). One row per person-month
+    with income; unregistered ones too (is_registered = false), so a person
+    who loses or gains a registration is a changed row like any other.
+    Incremental, by value: a build recomputes the person-months of the changed
+    months and persons (int_changes_since_last_build) but rewrites only those
+    whose values moved, stamped with loaded_through. A status change on an old
+    registration makes it the newest without changing who the person is, so it
+    rewrites nothing and rebuilds no month downstream. -#}
+-- depends_on: {{ ref('int_changes_since_last_build') }}
+-- depends_on: {{ ref('stg_audit__load_ledger') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['person_key', 'period'],
+) }}
+
+{% set attribute_columns = [
+    'birth_year', 'gender', 'residence_region_code', 'hukou_region_code', 'occupation_code', 'has_other_job',
+] %}
+
 with
 
 person_periods as (
@@ -10,6 +28,17 @@ person_periods as (
         person_key,
         period
     from {{ ref('int_income_person_platform_months') }}
+    {% if is_incremental() %}
+        where
+            period in (
+                select changes.period from {{ ref('int_changes_since_last_build') }} as changes
+                where changes.change_kind = 'period'
+            )
+            or person_key in (
+                select changes.person_key from {{ ref('int_changes_since_last_build') }} as changes
+                where changes.change_kind = 'person'
+            )
+    {% endif %}
 
 ),
 
@@ -24,14 +53,10 @@ candidates as (
     select
         person_periods.person_key,
         person_periods.period,
-        registrations.platform_id,
-        registrations.registration_id,
-        registrations.birth_year,
-        registrations.gender,
-        registrations.residence_region_code,
-        registrations.hukou_region_code,
-        registrations.occupation_code,
-        registrations.has_other_job,
+        registrations.registration_id is not null as is_registered,
+        {% for column in attribute_columns %}
+            registrations.{{ column }},
+        {% endfor %}
         row_number() over (
             partition by person_periods.person_key, person_periods.period
             order by
@@ -40,7 +65,7 @@ candidates as (
         ) as newest_first
 
     from person_periods
-    inner join registrations
+    left join registrations
         on
             person_periods.person_key = registrations.person_key
             and registrations.registered_at < {{ dbt.cast(
@@ -50,22 +75,43 @@ candidates as (
 
 ),
 
-final as (
+newest as (
 
     select
         person_key,
         period,
-        platform_id as attributes_platform_id,
-        registration_id as attributes_registration_id,
-        birth_year,
-        gender,
-        residence_region_code,
-        hukou_region_code,
-        occupation_code,
-        has_other_job
+        is_registered,
+        {{ attribute_columns | join(', ') }}
 
     from candidates
     where newest_first = 1
+
+),
+
+changed as (
+
+    select newest.*
+    from newest
+    {% if is_incremental() %}
+        left join {{ this }} as kept
+            on newest.person_key = kept.person_key and newest.period = kept.period
+        where
+            kept.person_key is null
+            or newest.is_registered <> kept.is_registered
+            {% for column in attribute_columns %}
+                or newest.{{ column }} is distinct from kept.{{ column }}
+            {% endfor %}
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        changed.*,
+        {{ loaded_through() }} as loaded_through
+
+    from changed
 
 )
 

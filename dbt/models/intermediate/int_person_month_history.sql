@@ -4,7 +4,17 @@
     (volatility; inactive months count as 0, also months with no row at all;
     null while fewer than 6 months of history are loaded, so months before the
     data are not taken for inactive ones).
-    Person-level: never published. -#}
+    Incremental: a build recomputes int_periods_to_rebuild, reading only the
+    months their windows reach (5 back, 3 ahead) plus each person's first
+    active month. Person-level: never published. -#}
+-- depends_on: {{ ref('int_periods_to_rebuild') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where period in "
+        ~ "(select period from {{ ref('int_periods_to_rebuild') }}){% endif %}",
+) }}
+
 with
 
 panel as (
@@ -22,6 +32,40 @@ periods as (
 
 ),
 
+{% if is_incremental() %}
+
+    rebuilt_periods as (
+
+        select periods.*
+        from periods
+        inner join {{ ref('int_periods_to_rebuild') }} as rebuild on periods.period = rebuild.period
+
+    ),
+
+    {#- The rebuilt months and the months their windows reach. #}
+
+    window_periods as (
+
+        select distinct periods.period
+        from periods
+        inner join rebuilt_periods
+            on periods.period_index between rebuilt_periods.period_index - 5 and rebuilt_periods.period_index + 3
+
+    ),
+
+{% endif %}
+
+first_active_periods as (
+
+    select
+        person_key,
+        min(period) as first_active_period
+    from panel
+    where is_active
+    group by person_key
+
+),
+
 last_income_period as (
 
     select max(period) as period from panel
@@ -33,8 +77,7 @@ person_history as (
     select
         panel.*,
         periods.period_index,
-        min(case when panel.is_active then panel.period end) over (partition by panel.person_key)
-            as first_active_period,
+        first_active_periods.first_active_period,
         {{ count_true('panel.is_active') }} over last_six_months as active_months_in_window,
         {#- exact decimal sums (a float window sum can differ in the last bit between builds) -#}
         sum(panel.net_income) over last_six_months as net_income_window_sum,
@@ -43,6 +86,10 @@ person_history as (
 
     from panel
     inner join periods on panel.period = periods.period
+    left join first_active_periods on panel.person_key = first_active_periods.person_key
+    {% if is_incremental() %}
+        where panel.period in (select window_periods.period from window_periods)
+    {% endif %}
     window
         last_six_months as (
             partition by panel.person_key order by periods.period_index
@@ -79,6 +126,9 @@ final as (
 
     from person_history
     cross join last_income_period
+    {% if is_incremental() %}
+        where person_history.period in (select rebuilt_periods.period from rebuilt_periods)
+    {% endif %}
 
 )
 

@@ -4,31 +4,52 @@
     registration by the end of the month are kept (is_registered = false): they
     count in platform totals and data-quality tables, not in person-level
     indicators. Incremental: a build after new loads deletes and recomputes the
-    months whose income changed and the persons whose registrations changed. -#}
+    months whose income changed and the person-months whose attributes changed
+    (int_person_attributes_by_period rows stamped since the last build). -#}
 -- depends_on: {{ ref('int_changes_since_last_build') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where period in (select period from "
-        ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'period') or person_key in ("
-        ~ "select person_key from {{ ref('int_changes_since_last_build') }} where change_kind = 'person'){% endif %}",
+    pre_hook=[
+        "{% if is_incremental() %}delete from {{ this }} where period in (select period from "
+        ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'period'){% endif %}",
+        "{% if is_incremental() %}delete from {{ this }} as panel using {{ ref('int_person_attributes_by_period') }}"
+        ~ " as attributes where {{ changed_since_last_build('attributes.loaded_through') }}"
+        ~ " and panel.person_key = attributes.person_key and panel.period = attributes.period{% endif %}",
+    ],
 ) }}
 
 with
 
+{% if is_incremental() %}
+
+    changed_person_months as (
+
+        select
+            person_key,
+            period
+        from {{ ref('int_person_attributes_by_period') }}
+        where {{ changed_since_last_build('loaded_through') }}
+
+    ),
+
+{% endif %}
+
 platform_months as (
 
-    select * from {{ ref('int_income_person_platform_months') }}
+    select platform_months.*
+    from {{ ref('int_income_person_platform_months') }} as platform_months
     {% if is_incremental() %}
+        left join changed_person_months
+            on
+                platform_months.person_key = changed_person_months.person_key
+                and platform_months.period = changed_person_months.period
         where
-            period in (
+            platform_months.period in (
                 select changes.period from {{ ref('int_changes_since_last_build') }} as changes
                 where changes.change_kind = 'period'
             )
-            or person_key in (
-                select changes.person_key from {{ ref('int_changes_since_last_build') }} as changes
-                where changes.change_kind = 'person'
-            )
+            or changed_person_months.person_key is not null
     {% endif %}
 
 ),
@@ -74,7 +95,7 @@ with_attributes as (
 
     select
         person_months.*,
-        attributes.person_key is not null as is_registered,
+        coalesce(attributes.is_registered, false) as is_registered,
         attributes.birth_year,
         attributes.gender,
         attributes.residence_region_code,

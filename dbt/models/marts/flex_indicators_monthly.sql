@@ -1,13 +1,16 @@
 {#- Flexible-employment indicators by month, region, age cohort and gender
     (indicators.md, "flex_indicators_monthly"). Every measure is computed from
     person-months, ALL rows included: nothing is summed from other cells.
-    Incremental: a build after new loads recomputes only int_periods_to_rebuild. -#}
+    Built one month at a time (each month's cells depend on that month's
+    person-months only; the medians and percentiles hold every value of the
+    month in memory): all months on a full refresh, int_periods_to_rebuild on
+    an incremental build (macros/materializations/incremental_by_period.sql). -#}
 -- depends_on: {{ ref('int_periods_to_rebuild') }}
+-- depends_on: {{ ref('dim_period') }}
 {{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where period in "
-        ~ "(select period from {{ ref('int_periods_to_rebuild') }}){% endif %}",
+    materialized='incremental_by_period',
+    all_periods='dim_period',
+    periods_to_rebuild='int_periods_to_rebuild',
 ) }}
 
 with
@@ -16,10 +19,8 @@ active_persons as (
 
     select * from {{ ref('int_person_month_history') }}
     where
-        is_active
-        {% if is_incremental() %}
-            and period in (select rebuild.period from {{ ref('int_periods_to_rebuild') }} as rebuild)
-        {% endif %}
+        {{ period_filter() }}
+        and is_active
         and is_registered
         and age_cohort is not null
         and residence_province_code is not null
