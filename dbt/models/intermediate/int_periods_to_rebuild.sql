@@ -1,7 +1,8 @@
 {#- The months whose indicators must be recomputed after the loads since the
-    last build: from three months before the earliest changed month onwards
-    (retention looks 3 months ahead; new workers and volatility look back), and
-    the months in which a person's attributes changed (their cell moved). -#}
+    last build: every month from the earliest month whose income changed
+    onwards (new workers and volatility look back), the month three months
+    before each changed month (retention looks 3 months ahead), and the months
+    in which a person's attributes changed (their cell moved). -#}
 with
 
 changes as (
@@ -10,14 +11,21 @@ changes as (
 
 ),
 
+changed_months as (
+
+    select changes.period
+    from changes
+    where changes.change_kind = 'period'
+
+),
+
 from_changed_months as (
 
     select periods.period
     from {{ ref('dim_period') }} as periods
-    where periods.period >= (
-        select {{ period_add('min(changes.period)', -3) }} from changes
-        where changes.change_kind = 'period'
-    )
+    where
+        periods.period >= (select min(changed_months.period) from changed_months)
+        or periods.period in (select {{ period_add('changed_months.period', -3) }} from changed_months)
 
 ),
 

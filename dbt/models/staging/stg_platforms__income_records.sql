@@ -1,4 +1,15 @@
-{#- Newest version per natural key: the newest updated_at wins, ties go to the later delivery. -#}
+{#- Newest version per natural key: the newest updated_at wins, ties go to the later delivery.
+    The one staging table (the others are views): income is most of the data, and
+    every incremental build reads a few months of it. A build after new loads
+    re-ranks only the records those loads delivered a version of (all their
+    versions, as a late-delivered older version must not win) and replaces them. -#}
+-- depends_on: {{ ref('stg_audit__load_ledger') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['platform_id', 'record_id'],
+) }}
+
 with
 
 source as (
@@ -7,30 +18,51 @@ source as (
 
 ),
 
+{% if is_incremental() %}
+
+    delivered_records as (
+
+        select distinct
+            source.platform_id,
+            source.record_id
+        from source
+        where source.load_id in (
+            select ledger.load_id from {{ ref('stg_audit__load_ledger') }} as ledger
+            where {{ changed_since_last_build('ledger.loaded_at') }}
+        )
+
+    ),
+
+{% endif %}
+
 renamed as (
 
     select
-        platform_id,
-        record_id,
-        person_key,
-        period,
-        gross_income,
-        platform_fee,
-        hours_worked,
-        tasks_completed,
-        social_insurance,
-        coalesce(currency, 'CNY') as currency,
-        updated_at,
-        delivery_date,
-        load_id,
-        file_path,
-        source_row,
+        source.platform_id,
+        source.record_id,
+        source.person_key,
+        source.period,
+        source.gross_income,
+        source.platform_fee,
+        source.hours_worked,
+        source.tasks_completed,
+        source.social_insurance,
+        coalesce(source.currency, 'CNY') as currency,
+        source.updated_at,
+        source.delivery_date,
+        source.load_id,
+        source.file_path,
+        source.source_row,
         row_number() over (
-            partition by platform_id, record_id
-            order by updated_at desc, delivery_date desc, file_path desc, source_row desc
+            partition by source.platform_id, source.record_id
+            order by source.updated_at desc, source.delivery_date desc, source.file_path desc, source.source_row desc
         ) as version_rank
 
     from source
+    {% if is_incremental() %}
+        inner join delivered_records
+            on source.platform_id = delivered_records.platform_id and source.record_id = delivered_records.record_id
+    {% endif %}
 
 )
 
