@@ -2,7 +2,9 @@
     last build: every month from the earliest month whose income changed
     onwards (new workers and volatility look back), the month three months
     before each changed month (retention looks 3 months ahead), and the months
-    in which a person's attributes changed (their cell moved). -#}
+    in which a person's attributes changed (their cell moved). Only the first
+    two need every person's history again (rebuilds_every_person); in the
+    last, the history of the persons who changed is enough. -#}
 with
 
 changes as (
@@ -37,11 +39,27 @@ of_changed_attributes as (
 
 ),
 
+rebuild_reasons as (
+
+    select
+        period,
+        1 as rebuilds_every_person
+    from from_changed_months
+    union all
+    select
+        period,
+        0 as rebuilds_every_person
+    from of_changed_attributes
+
+),
+
 final as (
 
-    select period from from_changed_months
-    union
-    select period from of_changed_attributes
+    select
+        period,
+        max(rebuilds_every_person) = 1 as rebuilds_every_person
+    from rebuild_reasons
+    group by period
 
 )
 

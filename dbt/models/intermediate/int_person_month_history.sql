@@ -4,15 +4,23 @@
     (volatility; inactive months count as 0, also months with no row at all;
     null while fewer than 6 months of history are loaded, so months before the
     data are not taken for inactive ones).
-    Incremental: a build recomputes int_periods_to_rebuild, reading only the
-    months their windows reach (5 back, 3 ahead) plus each person's first
-    active month. Person-level: never published. -#}
+    Incremental: a build recomputes every person in the months of
+    int_periods_to_rebuild that rebuild every person, reading only the months
+    their windows reach (5 back, 3 ahead), and the person-months whose
+    attributes changed (their flags do not change, their attributes do).
+    Person-level: never published. -#}
 -- depends_on: {{ ref('int_periods_to_rebuild') }}
+-- depends_on: {{ ref('int_person_attributes_by_period') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where period in "
-        ~ "(select period from {{ ref('int_periods_to_rebuild') }}){% endif %}",
+    pre_hook=[
+        "{% if is_incremental() %}delete from {{ this }} where period in (select period from "
+        ~ "{{ ref('int_periods_to_rebuild') }} where rebuilds_every_person){% endif %}",
+        "{% if is_incremental() %}delete from {{ this }} as history using {{ ref('int_person_attributes_by_period') }}"
+        ~ " as attributes where {{ changed_since_last_build('attributes.loaded_through') }}"
+        ~ " and history.person_key = attributes.person_key and history.period = attributes.period{% endif %}",
+    ],
 ) }}
 
 with
@@ -38,7 +46,8 @@ periods as (
 
         select periods.*
         from periods
-        inner join {{ ref('int_periods_to_rebuild') }} as rebuild on periods.period = rebuild.period
+        inner join {{ ref('int_periods_to_rebuild') }} as rebuild
+            on periods.period = rebuild.period and rebuild.rebuilds_every_person
 
     ),
 
@@ -53,14 +62,27 @@ periods as (
 
     ),
 
+    changed_person_months as (
+
+        select
+            person_key,
+            period
+        from {{ ref('int_person_attributes_by_period') }}
+        where {{ changed_since_last_build('loaded_through') }}
+
+    ),
+
 {% endif %}
+
+{#- These two read the model, not the panel CTE: more references to that CTE
+    would make DuckDB materialise it. #}
 
 first_active_periods as (
 
     select
         person_key,
         min(period) as first_active_period
-    from panel
+    from {{ ref('int_person_months') }}
     where is_active
     group by person_key
 
@@ -68,7 +90,7 @@ first_active_periods as (
 
 last_income_period as (
 
-    select max(period) as period from panel
+    select max(period) as period from {{ ref('int_person_months') }}
 
 ),
 
@@ -88,7 +110,9 @@ person_history as (
     inner join periods on panel.period = periods.period
     left join first_active_periods on panel.person_key = first_active_periods.person_key
     {% if is_incremental() %}
-        where panel.period in (select window_periods.period from window_periods)
+        where
+            panel.period in (select window_periods.period from window_periods)
+            or panel.person_key in (select changed_person_months.person_key from changed_person_months)
     {% endif %}
     window
         last_six_months as (
@@ -127,7 +151,13 @@ final as (
     from person_history
     cross join last_income_period
     {% if is_incremental() %}
-        where person_history.period in (select rebuilt_periods.period from rebuilt_periods)
+        left join changed_person_months
+            on
+                person_history.person_key = changed_person_months.person_key
+                and person_history.period = changed_person_months.period
+        where
+            person_history.period in (select rebuilt_periods.period from rebuilt_periods)
+            or changed_person_months.person_key is not null
     {% endif %}
 
 )

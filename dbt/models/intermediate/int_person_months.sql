@@ -129,9 +129,12 @@ with_regions as (
 
 ),
 
+{#- From the model, not the platform_months CTE: a second reference to that CTE
+    would make DuckDB materialise it. #}
+
 periods as (
 
-    select distinct period from platform_months
+    select distinct period from {{ ref('int_income_person_platform_months') }}
 
 ),
 

@@ -20,13 +20,16 @@ source as (
 
 {% if is_incremental() %}
 
+    {#- reads the source table itself: a second reference to the `source` CTE
+        would make DuckDB materialise all of it #}
+
     delivered_records as (
 
         select distinct
-            source.platform_id,
-            source.record_id
-        from source
-        where source.load_id in (
+            delivered.platform_id,
+            delivered.record_id
+        from {{ source('platforms', 'income_records') }} as delivered
+        where delivered.load_id in (
             select ledger.load_id from {{ ref('stg_audit__load_ledger') }} as ledger
             where {{ changed_since_last_build('ledger.loaded_at') }}
         )
