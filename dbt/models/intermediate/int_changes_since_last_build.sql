@@ -1,6 +1,8 @@
 {#- What the loads since the last successful build changed: the months whose
     income changed (both the month of a new version and the month of the version
-    it replaced) and the persons whose registrations changed. The transform step
+    it replaced), which of them were not loaded before (new_period), the persons
+    whose income changed (income_person: in either version) and the persons whose
+    registrations changed (person). The transform step
     passes the watermark as the dbt var `changes_since` (the newest loaded_at the
     previous successful build had seen); without it everything counts as changed. -#}
 -- depends_on: {{ ref('stg_audit__load_ledger') }}
@@ -12,6 +14,19 @@ with
     changed_periods as (
 
         select distinct period
+        from {{ ref('stg_platforms__income_record_versions') }}
+
+    ),
+
+    new_periods as (
+
+        select period from changed_periods
+
+    ),
+
+    income_persons as (
+
+        select distinct person_key
         from {{ ref('stg_platforms__income_record_versions') }}
 
     ),
@@ -45,14 +60,42 @@ with
 
     ),
 
-    changed_periods as (
+    changed_versions as (
 
-        select distinct versions.period
+        select
+            versions.period,
+            versions.person_key
         from {{ ref('stg_platforms__income_record_versions') }} as versions
         inner join changed_records
             on
                 versions.platform_id = changed_records.platform_id
                 and versions.record_id = changed_records.record_id
+
+    ),
+
+    changed_periods as (
+
+        select distinct period from changed_versions
+
+    ),
+
+    {#- Months no earlier load delivered any income of. #}
+
+    new_periods as (
+
+        select changed_periods.period
+        from changed_periods
+        where changed_periods.period not in (
+            select versions.period
+            from {{ ref('stg_platforms__income_record_versions') }} as versions
+            where versions.load_id not in (select new_loads.load_id from new_loads)
+        )
+
+    ),
+
+    income_persons as (
+
+        select distinct person_key from changed_versions
 
     ),
 
@@ -73,6 +116,18 @@ final as (
         period,
         {{ dbt.cast('null', api.Column.translate_type('string')) }} as person_key
     from changed_periods
+    union all
+    select
+        'new_period' as change_kind,
+        period,
+        {{ dbt.cast('null', api.Column.translate_type('string')) }} as person_key
+    from new_periods
+    union all
+    select
+        'income_person' as change_kind,
+        {{ dbt.cast('null', api.Column.translate_type('string')) }} as period,
+        person_key
+    from income_persons
     union all
     select
         'person' as change_kind,

@@ -2,9 +2,12 @@
     last build: every month from the earliest month whose income changed
     onwards (new workers and volatility look back), the month three months
     before each changed month (retention looks 3 months ahead), and the months
-    in which a person's attributes changed (their cell moved). Only the first
-    two need every person's history again (rebuilds_every_person); in the
-    last, the history of the persons who changed is enough. -#}
+    in which a person's attributes changed (their cell moved). A person's
+    history flags change only with that person's own rows (int_person_month_history
+    recomputes the persons whose income or attributes changed), except in the
+    month three before a newly loaded month, whose retention turns from unknown
+    to known for everyone, and everywhere when a month before the loaded ones
+    arrives (it shifts every period_index): those are rebuilds_every_person. -#}
 with
 
 changes as (
@@ -31,6 +34,27 @@ from_changed_months as (
 
 ),
 
+new_months as (
+
+    select changes.period
+    from changes
+    where changes.change_kind = 'new_period'
+
+),
+
+every_person_months as (
+
+    select periods.period
+    from {{ ref('dim_period') }} as periods
+    where
+        periods.period in (select {{ period_add('new_months.period', -3) }} from new_months)
+        or (select min(new_months.period) from new_months) < (
+            select max(loaded.period) from {{ ref('dim_period') }} as loaded
+            where loaded.period not in (select new_months.period from new_months)
+        )
+
+),
+
 of_changed_attributes as (
 
     select distinct attributes.period
@@ -43,8 +67,13 @@ rebuild_reasons as (
 
     select
         period,
-        1 as rebuilds_every_person
+        0 as rebuilds_every_person
     from from_changed_months
+    union all
+    select
+        period,
+        1 as rebuilds_every_person
+    from every_person_months
     union all
     select
         period,

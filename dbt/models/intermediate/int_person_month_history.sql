@@ -4,13 +4,15 @@
     (volatility; inactive months count as 0, also months with no row at all;
     null while fewer than 6 months of history are loaded, so months before the
     data are not taken for inactive ones).
-    Incremental: a build recomputes every person in the months of
-    int_periods_to_rebuild that rebuild every person, reading only the months
-    their windows reach (5 back, 3 ahead), and the person-months whose
-    attributes changed (their flags do not change, their attributes do).
+    Incremental: a person's flags depend on that person's rows only, so a build
+    recomputes every row of the persons whose income changed, the person-months
+    whose attributes changed, and every person only in the months of
+    int_periods_to_rebuild that need it (rebuilds_every_person), reading for
+    those the months their windows reach (5 back, 3 ahead).
     Person-level: never published. -#}
 -- depends_on: {{ ref('int_periods_to_rebuild') }}
 -- depends_on: {{ ref('int_person_attributes_by_period') }}
+-- depends_on: {{ ref('int_changes_since_last_build') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
@@ -20,6 +22,8 @@
         "{% if is_incremental() %}delete from {{ this }} as history using {{ ref('int_person_attributes_by_period') }}"
         ~ " as attributes where {{ changed_since_last_build('attributes.loaded_through') }}"
         ~ " and history.person_key = attributes.person_key and history.period = attributes.period{% endif %}",
+        "{% if is_incremental() %}delete from {{ this }} where person_key in (select person_key from "
+        ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'income_person'){% endif %}",
     ],
 ) }}
 
@@ -59,6 +63,14 @@ periods as (
         from periods
         inner join rebuilt_periods
             on periods.period_index between rebuilt_periods.period_index - 5 and rebuilt_periods.period_index + 3
+
+    ),
+
+    income_persons as (
+
+        select changes.person_key
+        from {{ ref('int_changes_since_last_build') }} as changes
+        where changes.change_kind = 'income_person'
 
     ),
 
@@ -113,6 +125,7 @@ person_history as (
         where
             panel.period in (select window_periods.period from window_periods)
             or panel.person_key in (select changed_person_months.person_key from changed_person_months)
+            or panel.person_key in (select income_persons.person_key from income_persons)
     {% endif %}
     window
         last_six_months as (
@@ -158,6 +171,7 @@ final as (
         where
             person_history.period in (select rebuilt_periods.period from rebuilt_periods)
             or changed_person_months.person_key is not null
+            or person_history.person_key in (select income_persons.person_key from income_persons)
     {% endif %}
 
 )
