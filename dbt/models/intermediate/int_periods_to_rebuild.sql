@@ -2,7 +2,8 @@
     last build: every month from the earliest month whose income changed
     onwards (new workers and volatility look back), the month three months
     before each changed month (retention looks 3 months ahead), and the months
-    in which a person's attributes changed (their cell moved). A person's
+    in which a person's attributes changed so that they moved to another cell
+    (an occupation alone does not: the worker mart does not use it). A person's
     history flags change only with that person's own rows (int_person_month_history
     recomputes the persons whose income or attributes changed), except in the
     month three before a newly loaded month, whose retention turns from unknown
@@ -59,7 +60,7 @@ of_changed_attributes as (
 
     select distinct attributes.period
     from {{ ref('int_person_attributes_by_period') }} as attributes
-    where {{ changed_since_last_build('attributes.loaded_through') }}
+    where {{ changed_since_last_build('attributes.loaded_through') }} and attributes.moves_cells
 
 ),
 

@@ -19,6 +19,8 @@
 {% set attribute_columns = [
     'birth_year', 'gender', 'residence_region_code', 'hukou_region_code', 'occupation_code', 'has_other_job',
 ] %}
+{#- What the worker mart groups or counts by: occupation is not among them. #}
+{% set cell_columns = attribute_columns | reject('equalto', 'occupation_code') | list %}
 
 with
 
@@ -88,9 +90,27 @@ newest as (
 
 ),
 
+{#- moves_cells: this row moves the person between the worker mart's cells (a
+    new person-month, or a value the mart uses changed), or did so in a build
+    that failed before the mart was rebuilt. #}
+
 changed as (
 
-    select newest.*
+    select
+        newest.*,
+        {% if is_incremental() %}
+            (
+                kept.person_key is null
+                or newest.is_registered <> kept.is_registered
+                {% for column in cell_columns %}
+                    or newest.{{ column }} is distinct from kept.{{ column }}
+                {% endfor %}
+                or (kept.moves_cells and {{ changed_since_last_build('kept.loaded_through') }})
+            ) as moves_cells
+        {% else %}
+            true as moves_cells
+        {% endif %}
+
     from newest
     {% if is_incremental() %}
         left join {{ this }} as kept
