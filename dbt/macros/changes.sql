@@ -21,3 +21,14 @@
         {{ stamp_column }} > cast({{ dbt.string_literal(var('changes_since')) }} as timestamp with time zone)
     {%- endif -%}
 {%- endmacro %}
+
+{#- The person-months whose attributes this build (or a failed one since the
+    last success) rewrote in int_person_attributes_by_period, as a query. -#}
+{% macro changed_person_months() -%}
+    select
+        attributes.person_key,
+        attributes.period,
+        attributes.moves_cells
+    from {{ ref('int_person_attributes_by_period') }} as attributes
+    where {{ changed_since_last_build('attributes.loaded_through') }}
+{%- endmacro %}

@@ -9,6 +9,7 @@
     month three before a newly loaded month, whose retention turns from unknown
     to known for everyone, and everywhere when a month before the loaded ones
     arrives (it shifts every period_index): those are rebuilds_every_person. -#}
+-- depends_on: {{ ref('int_person_attributes_by_period') }}
 with
 
 changes as (
@@ -56,11 +57,17 @@ every_person_months as (
 
 ),
 
+changed_person_months as (
+
+    {{ changed_person_months() }}
+
+),
+
 of_changed_attributes as (
 
-    select distinct attributes.period
-    from {{ ref('int_person_attributes_by_period') }} as attributes
-    where {{ changed_since_last_build('attributes.loaded_through') }} and attributes.moves_cells
+    select distinct changed_person_months.period
+    from changed_person_months
+    where changed_person_months.moves_cells
 
 ),
 

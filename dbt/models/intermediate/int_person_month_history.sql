@@ -76,11 +76,7 @@ periods as (
 
     changed_person_months as (
 
-        select
-            person_key,
-            period
-        from {{ ref('int_person_attributes_by_period') }}
-        where {{ changed_since_last_build('loaded_through') }}
+        {{ changed_person_months() }}
 
     ),
 
