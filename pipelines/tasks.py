@@ -104,9 +104,10 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
     Incremental models rebuild what changed since the last successful build:
     the newest `loaded_at` that build had seen is kept in `audit.runs.loaded_through`
     and passed to dbt as the var `changes_since`. A failed build records nothing,
-    so the next run picks the same changes up again.
+    so the next run picks the same changes up again. An incremental table older
+    than the release's columns fails the build with a hint to run a full refresh.
     """
-    from pipelines.dbt_runner import run_dbt
+    from pipelines.dbt_runner import DbtError, run_dbt
 
     path = Path(warehouse)
     with warehouse_lock(path, LOCK_WAIT_SECONDS):
@@ -123,7 +124,13 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
             args.append("--full-refresh")
         elif since is not None:
             args += ["--vars", json.dumps({"changes_since": since.isoformat()})]
-        run_dbt(args, path)
+        try:
+            run_dbt(args, path)
+        except DbtError as exc:
+            if "out of sync" not in str(exc):
+                raise
+            hint = "an incremental table predates this release's columns: run `flexemp run --full-refresh` once"
+            raise DbtError(exc.command, [*exc.failures, hint]) from exc
         con = connect(path)
         try:
             con.execute(f"UPDATE {Schema.AUDIT}.runs SET loaded_through = ? WHERE run_id = ?", [through, run_id])

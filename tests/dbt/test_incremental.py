@@ -7,8 +7,10 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipelines.contract import column_names
+from pipelines.dbt_runner import DbtError
 from tests.conftest import deliver
 from tests.dbt.conftest import build
 
@@ -127,3 +129,30 @@ def test_status_change_rebuilds_no_month_and_a_correction_only_the_persons_month
     full = work / "registration_full.duckdb"
     build(landing, full, full_refresh=True)
     assert differences(warehouse, full) == dict.fromkeys(TABLES, 0)
+
+
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [("int_person_months", "has_other_job"), ("int_person_attributes_by_period", "moves_cells")],
+)
+def test_an_older_warehouse_stops_with_a_call_for_a_full_refresh(work: Path, built: Path, table: str, column: str):
+    """A release that adds a column to an incremental model, run on a warehouse built before it."""
+    warehouse = work / f"older_{table}.duckdb"
+    shutil.copy(built, warehouse)
+    con = duckdb.connect(str(warehouse))
+    con.execute(f"ALTER TABLE intermediate.{table} DROP COLUMN {column}")
+    con.close()
+    landing = work / f"older_{table}_landing"
+    platform, suspended = registration_update(warehouse, status="suspended")
+    deliver(landing, "gig_registrations", [suspended], platform=platform, day="2026-01-05", name="status")
+
+    with pytest.raises(DbtError, match="flexemp run --full-refresh"):
+        build(landing, warehouse)
+    build(landing, warehouse, full_refresh=True)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert column in {
+        c
+        for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+        ).fetchall()
+    }

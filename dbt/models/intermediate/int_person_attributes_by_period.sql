@@ -16,6 +16,16 @@
     unique_key=['person_key', 'period'],
 ) }}
 
+{#- The diff below reads the kept rows' columns: a table from before a column
+    existed cannot be diffed (dbt's own schema check would come too late).
+    In a unit test `this` is a fixture, not a table. -#}
+{% if is_incremental() and this is not string
+    and 'moves_cells' not in adapter.get_columns_in_relation(this) | map(attribute='name') %}
+    {{ exceptions.raise_compiler_error(
+        this ~ " has no moves_cells column: the source and target schemas on this incremental model are out of sync"
+    ) }}
+{% endif %}
+
 {% set attribute_columns = [
     'birth_year', 'gender', 'residence_region_code', 'hukou_region_code', 'occupation_code', 'has_other_job',
 ] %}
