@@ -32,3 +32,11 @@
     from {{ ref('int_person_attributes_by_period') }} as attributes
     where {{ changed_since_last_build('attributes.loaded_through') }}
 {%- endmacro %}
+
+{#- Delete from a person-month table (pre-hook) the person-months whose
+    attributes this build rewrote, so the model can append them afresh. -#}
+{% macro delete_changed_person_months(relation) -%}
+    delete from {{ relation }} as kept
+    using ({{ changed_person_months() }}) as changed
+    where kept.person_key = changed.person_key and kept.period = changed.period
+{%- endmacro %}

@@ -31,6 +31,13 @@
 ] %}
 {#- What the worker mart groups or counts by: occupation is not among them. #}
 {% set cell_columns = attribute_columns | reject('equalto', 'occupation_code') | list %}
+{% set cells_differ -%}
+    kept.person_key is null
+    or newest.is_registered <> kept.is_registered
+    {% for column in cell_columns %}
+        or newest.{{ column }} is distinct from kept.{{ column }}
+    {% endfor %}
+{%- endset %}
 
 with
 
@@ -110,11 +117,7 @@ changed as (
         newest.*,
         {% if is_incremental() %}
             (
-                kept.person_key is null
-                or newest.is_registered <> kept.is_registered
-                {% for column in cell_columns %}
-                    or newest.{{ column }} is distinct from kept.{{ column }}
-                {% endfor %}
+                {{ cells_differ }}
                 or (kept.moves_cells and {{ changed_since_last_build('kept.loaded_through') }})
             ) as moves_cells
         {% else %}
@@ -126,11 +129,8 @@ changed as (
         left join {{ this }} as kept
             on newest.person_key = kept.person_key and newest.period = kept.period
         where
-            kept.person_key is null
-            or newest.is_registered <> kept.is_registered
-            {% for column in attribute_columns %}
-                or newest.{{ column }} is distinct from kept.{{ column }}
-            {% endfor %}
+            {{ cells_differ }}
+            or newest.occupation_code is distinct from kept.occupation_code
     {% endif %}
 
 ),

@@ -19,9 +19,7 @@
     pre_hook=[
         "{% if is_incremental() %}delete from {{ this }} where period in (select period from "
         ~ "{{ ref('int_periods_to_rebuild') }} where rebuilds_every_person){% endif %}",
-        "{% if is_incremental() %}delete from {{ this }} as history using {{ ref('int_person_attributes_by_period') }}"
-        ~ " as attributes where {{ changed_since_last_build('attributes.loaded_through') }}"
-        ~ " and history.person_key = attributes.person_key and history.period = attributes.period{% endif %}",
+        "{% if is_incremental() %}{{ delete_changed_person_months(this) }}{% endif %}",
         "{% if is_incremental() %}delete from {{ this }} where person_key in (select person_key from "
         ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'income_person'){% endif %}",
     ],

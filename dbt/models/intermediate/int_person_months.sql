@@ -13,9 +13,7 @@
     pre_hook=[
         "{% if is_incremental() %}delete from {{ this }} where period in (select period from "
         ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'period'){% endif %}",
-        "{% if is_incremental() %}delete from {{ this }} as panel using {{ ref('int_person_attributes_by_period') }}"
-        ~ " as attributes where {{ changed_since_last_build('attributes.loaded_through') }}"
-        ~ " and panel.person_key = attributes.person_key and panel.period = attributes.period{% endif %}",
+        "{% if is_incremental() %}{{ delete_changed_person_months(this) }}{% endif %}",
     ],
 ) }}
 
