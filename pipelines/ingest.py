@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import duckdb
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from pipelines import ledger
 from pipelines.contract import COLUMNS, EXTRA_COLUMN, FileError, LedgerStatus, Reason, Schema
 from pipelines.landing import LandedFile, discover, read_bytes
-from pipelines.reader import FileRejected, ParsedFile, parse_file
+from pipelines.reader import FileRejected, ParsedFile, parse_file, rows_schema, trimmed
 from pipelines.reference import known_occupations, known_platforms, known_regions
 from pipelines.validate import mask_sql, validated_sql
 from pipelines.warehouse import ensure_ingest_tables
@@ -181,8 +183,12 @@ def _commit(con: duckdb.DuckDBPyConnection, source: str, batch: _Batch, run_id: 
             "duplicate_of": pl.String,
         },
     )
-    rows = _stack(
-        [p.rows.with_columns(pl.lit(i, pl.Int32).alias("file_idx")) for i, p in batch.parsed], _rows_schema(source)
+    rows = trimmed(
+        pa.concat_tables(
+            [p.rows.append_column("file_idx", pa.array(np.full(p.rows.num_rows, i, np.int32))) for i, p in batch.parsed]
+            or [rows_schema(source).append(pa.field("file_idx", pa.int32())).empty_table()]
+        ),
+        source,
     )
     malformed = _stack(
         [p.malformed.with_columns(pl.lit(i, pl.Int32).alias("file_idx")) for i, p in batch.parsed],
@@ -193,8 +199,9 @@ def _commit(con: duckdb.DuckDBPyConnection, source: str, batch: _Batch, run_id: 
         schema={"file_idx": pl.Int32, "column_name": pl.String},
         orient="row",
     )
-    for name, frame in (("_files", files), ("_batch", rows), ("_malformed", malformed), ("_drift", drift)):
+    for name, frame in (("_files", files), ("_malformed", malformed), ("_drift", drift)):
         con.register(name, frame.to_arrow())
+    con.register("_batch", rows)
     cols = [c.name for c in COLUMNS[source]]
     raw, quarantine = f"{Schema.RAW}.{source}", f"{Schema.QUARANTINE}.{source}"
     con.begin()
@@ -246,11 +253,6 @@ def _commit(con: duckdb.DuckDBPyConnection, source: str, batch: _Batch, run_id: 
             result.rejected.append(f"{e.file_path}: {e.error}")
         else:
             result.files_duplicate += 1
-
-
-def _rows_schema(source: str) -> dict[str, pl.DataType]:
-    schema: dict[str, pl.DataType] = {c.name: pl.String() for c in COLUMNS[source]}
-    return schema | {EXTRA_COLUMN: pl.String(), "source_row": pl.Int32(), "file_idx": pl.Int32()}
 
 
 def _stack(frames: list[pl.DataFrame], schema: dict) -> pl.DataFrame:

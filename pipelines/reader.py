@@ -4,6 +4,13 @@ Everything is kept as text here; typing and rule checks happen set-wise in
 `validate.py`, so a bad value becomes a quarantined row with a reason instead of
 a parse error that loses the file.
 
+Rows stay Arrow tables (large_string, what both pyarrow's CSV reader and Polars
+hand over without a copy) from parser to DuckDB. A file only selects its columns;
+trimming and blank-to-null (`trimmed`) run once per batch of files, as Arrow
+kernels: per file they cost a third of the ingest of the many small files, and a
+Polars round trip per CSV file copied every string. Polars reads JSON Lines and
+renders Parquet's native types as text.
+
 Why pyarrow for CSV: its reader hands each record with a wrong field count (or an
 unterminated quote) to `invalid_row_handler` and goes on with the rest of the
 file, which is exactly the contract's `malformed_row`. Polars pads short records
@@ -23,6 +30,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -31,6 +39,8 @@ from pipelines.contract import EXTRA_COLUMN, FileError, column_names, required_c
 UTF8_BOM = b"\xef\xbb\xbf"
 NATIONAL_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 NATIONAL_ID_MASK = "[national-id masked]"
+# Unicode White_Space, the set Polars' strip_chars() trims (Arrow's utf8_trim_whitespace adds U+001C-U+001F).
+WHITESPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 
 
 class FileRejected(Exception):
@@ -44,15 +54,15 @@ class FileRejected(Exception):
 
 @dataclass
 class ParsedFile:
-    """A file's records as text: `rows` has every contract column, `_extra` and `source_row`."""
+    """A file's records as text: `rows` has every contract column (untrimmed), `_extra` and `source_row`."""
 
-    rows: pl.DataFrame
+    rows: pa.Table
     malformed: pl.DataFrame  # source_row, raw_line (national IDs already masked)
     drift_columns: list[str] = field(default_factory=list)
 
     @property
     def rows_delivered(self) -> int:
-        return self.rows.height + self.malformed.height
+        return self.rows.num_rows + self.malformed.height
 
 
 def mask_national_ids(text: str) -> str:
@@ -98,9 +108,14 @@ def _utf8(data: bytes) -> bytes:
         ) from None
 
 
+def rows_schema(source: str) -> pa.Schema:
+    """The schema of `ParsedFile.rows`: every contract column and `_extra` as text, then `source_row`."""
+    text = [(c, pa.large_string()) for c in (*column_names(source), EXTRA_COLUMN)]
+    return pa.schema([*text, ("source_row", pa.int32())])
+
+
 def _empty(source: str) -> ParsedFile:
-    schema = dict.fromkeys([*column_names(source), EXTRA_COLUMN], pl.String) | {"source_row": pl.Int32}
-    return ParsedFile(rows=pl.DataFrame(schema=schema), malformed=_no_malformed())
+    return ParsedFile(rows=rows_schema(source).empty_table(), malformed=_no_malformed())
 
 
 def _no_malformed() -> pl.DataFrame:
@@ -133,7 +148,7 @@ def _parse_csv(data: bytes, source: str) -> ParsedFile:
             read_options=pacsv.ReadOptions(use_threads=False, skip_rows=1, column_names=header),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
+                column_types=dict.fromkeys(header, pa.large_string()),
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
             ),
@@ -149,7 +164,7 @@ def _parse_csv(data: bytes, source: str) -> ParsedFile:
         {"source_row": malformed_rows, "raw_line": [mask_national_ids(t) for t in bad]},
         schema={"source_row": pl.Int32, "raw_line": pl.String},
     )
-    return _canonical(pl.from_arrow(table), source, good_rows, malformed)
+    return _canonical(table, source, good_rows, malformed)
 
 
 def _line_numbers(text: str, records: list[str]) -> list[int]:
@@ -195,7 +210,7 @@ def _parse_jsonl(data: bytes, source: str) -> ParsedFile:
         else:
             rows = np.arange(1, frame.height + 1, dtype=np.int32)
             return _canonical(
-                frame.select(_as_text(n, t) for n, t in frame.schema.items()), source, rows, _no_malformed()
+                frame.select(_as_text(n, t) for n, t in frame.schema.items()).to_arrow(), source, rows, _no_malformed()
             )
     return _parse_jsonl_line_by_line(data, source)
 
@@ -230,7 +245,9 @@ def _parse_jsonl_line_by_line(data: bytes, source: str) -> ParsedFile:
         pl.col("source_row").cast(pl.Int32),
         pl.col("raw_line").map_elements(mask_national_ids, return_dtype=pl.String),
     )
-    return _canonical(good.drop("line_no"), source, good["line_no"].cast(pl.Int32).to_numpy(), malformed)
+    return _canonical(
+        good.drop("line_no").to_arrow(), source, good["line_no"].cast(pl.Int32).to_numpy(), malformed
+    )
 
 
 def _json_path(key: str) -> str:
@@ -252,7 +269,10 @@ def _parse_parquet(data: bytes, source: str) -> ParsedFile:
     _check_required(frame.columns, source)
     rows = np.arange(1, frame.height + 1, dtype=np.int32)
     return _canonical(
-        frame.select(_as_text(name, dtype) for name, dtype in frame.schema.items()), source, rows, _no_malformed()
+        frame.select(_as_text(name, dtype) for name, dtype in frame.schema.items()).to_arrow(),
+        source,
+        rows,
+        _no_malformed(),
     )
 
 
@@ -276,22 +296,34 @@ def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String).alias(name)
 
 
-def _canonical(frame: pl.DataFrame, source: str, rows: np.ndarray, malformed: pl.DataFrame) -> ParsedFile:
+def _canonical(table: pa.Table, source: str, rows: np.ndarray, malformed: pl.DataFrame) -> ParsedFile:
     """Every contract column (absent ones null), unknown columns packed into `_extra` as JSON."""
     expected = column_names(source)
-    extras = [c for c in frame.columns if c not in expected]
-    text = frame.select(
-        [
-            pl.col(c).cast(pl.String).str.strip_chars() if c in frame.columns else pl.lit(None, pl.String).alias(c)
-            for c in expected
-        ]
-    ).with_columns(pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in expected)
+    extras = [c for c in table.column_names if c not in expected]
+    absent = pa.nulls(table.num_rows, pa.large_string())
+    columns = [_large_text(table[c]) if c in table.column_names else absent for c in expected]
     extra = (
-        frame.select(pl.struct([pl.col(c).cast(pl.String) for c in extras]).struct.json_encode().alias(EXTRA_COLUMN))
-        if extras and frame.height
-        else pl.DataFrame({EXTRA_COLUMN: pl.Series([None] * frame.height, dtype=pl.String)})
+        pl.from_arrow(table.select(extras))
+        .select(pl.struct(pl.all().cast(pl.String)).struct.json_encode())
+        .to_series()
+        .to_arrow()
+        if extras and table.num_rows
+        else absent
     )
-    rows_frame = pl.concat(
-        [text, extra, pl.DataFrame({"source_row": pl.Series(rows, dtype=pl.Int32)})], how="horizontal"
+    rows_table = pa.Table.from_arrays(
+        [*columns, _large_text(extra), pa.array(rows, pa.int32())], schema=rows_schema(source)
     )
-    return ParsedFile(rows=rows_frame, malformed=malformed, drift_columns=extras)
+    return ParsedFile(rows=rows_table, malformed=malformed, drift_columns=extras)
+
+
+def _large_text(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return column if column.type == pa.large_string() else column.cast(pa.large_string())
+
+
+def trimmed(rows: pa.Table, source: str) -> pa.Table:
+    """`rows` (of one or many files) with every contract column trimmed of whitespace, blanks as null."""
+    for name in column_names(source):
+        i = rows.schema.get_field_index(name)
+        text = pc.utf8_trim(rows[name], characters=WHITESPACE)
+        rows = rows.set_column(i, name, pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.large_string()), text))
+    return rows
