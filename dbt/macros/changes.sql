@@ -22,6 +22,25 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- A condition on a row's person and month: true when the loads since the last
+    build changed that person's income in that month (int_changes_since_last_build,
+    income_person_month). A build without a watermark changed everything, so every
+    row qualifies. Incremental models rewrite these person-months, not whole
+    months: a delivery day corrects income in every month, but of few persons. -#}
+{% macro income_changed(person_key, period) -%}
+    {%- if var('changes_since', none) is none -%}
+        true
+    {%- else -%}
+        exists (
+            select 1 from {{ ref('int_changes_since_last_build') }} as changes
+            where
+                changes.change_kind = 'income_person_month'
+                and changes.person_key = {{ person_key }}
+                and changes.period = {{ period }}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The person-months whose attributes this build (or a failed one since the
     last success) rewrote in int_person_attributes_by_period, as a query. -#}
 {% macro changed_person_months() -%}

@@ -1,8 +1,10 @@
 {#- What the loads since the last successful build changed: the months whose
     income changed (both the month of a new version and the month of the version
     it replaced), which of them were not loaded before (new_period), the persons
-    whose income changed (income_person: in either version) and the persons whose
-    registrations changed (person). The transform step
+    whose income changed (income_person: in either version), those person-months
+    (income_person_month; only after a watermark: a build without one rebuilds
+    every month, see income_changed()) and the persons whose registrations
+    changed (person). The transform step
     passes the watermark as the dbt var `changes_since` (the newest loaded_at the
     previous successful build had seen); without it everything counts as changed. -#}
 -- depends_on: {{ ref('stg_audit__load_ledger') }}
@@ -99,6 +101,15 @@ with
 
     ),
 
+    income_person_months as (
+
+        select distinct
+            period,
+            person_key
+        from changed_versions
+
+    ),
+
     changed_persons as (
 
         select distinct versions.person_key
@@ -128,6 +139,14 @@ final as (
         {{ dbt.cast('null', api.Column.translate_type('string')) }} as period,
         person_key
     from income_persons
+    {% if var('changes_since', none) is not none %}
+        union all
+        select
+            'income_person_month' as change_kind,
+            period,
+            person_key
+        from income_person_months
+    {% endif %}
     union all
     select
         'person' as change_kind,

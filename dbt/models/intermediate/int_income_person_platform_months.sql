@@ -1,25 +1,22 @@
 {#- A person's income on one platform in one month: all records summed
     (weekly payouts, bonuses). Net income of a record = gross - fee (null fee = 0).
-    Incremental: a build after new loads deletes and recomputes only the months
-    those loads changed (int_changes_since_last_build). -#}
+    Incremental: a build after new loads deletes and recomputes only the
+    person-months those loads changed (income_changed()). -#}
 -- depends_on: {{ ref('int_changes_since_last_build') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where period in (select period from "
-        ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'period'){% endif %}",
+    pre_hook="{% if is_incremental() %}delete from {{ this }} as kept "
+        ~ "where {{ income_changed('kept.person_key', 'kept.period') }}{% endif %}",
 ) }}
 
 with
 
 income as (
 
-    select * from {{ ref('stg_platforms__income_records') }}
+    select * from {{ ref('stg_platforms__income_records') }} as income
     {% if is_incremental() %}
-        where period in (
-            select changes.period from {{ ref('int_changes_since_last_build') }} as changes
-            where changes.change_kind = 'period'
-        )
+        where {{ income_changed('income.person_key', 'income.period') }}
     {% endif %}
 
 ),

@@ -3,8 +3,9 @@
     (indicators.md, "The person behind the records"). One row per person-month
     with income; unregistered ones too (is_registered = false), so a person
     who loses or gains a registration is a changed row like any other.
-    Incremental, by value: a build recomputes the person-months of the changed
-    months and persons (int_changes_since_last_build) but rewrites only those
+    Incremental, by value: a build recomputes the person-months whose income
+    changed (income_changed()) and those of the persons whose registrations
+    changed (int_changes_since_last_build) but rewrites only those
     whose values moved, stamped with loaded_through. A status change on an old
     registration makes it the newest without changing who the person is, so it
     rewrites nothing and rebuilds no month downstream. -#}
@@ -44,16 +45,13 @@ with
 person_periods as (
 
     select distinct
-        person_key,
-        period
-    from {{ ref('int_income_person_platform_months') }}
+        platform_months.person_key,
+        platform_months.period
+    from {{ ref('int_income_person_platform_months') }} as platform_months
     {% if is_incremental() %}
         where
-            period in (
-                select changes.period from {{ ref('int_changes_since_last_build') }} as changes
-                where changes.change_kind = 'period'
-            )
-            or person_key in (
+            {{ income_changed('platform_months.person_key', 'platform_months.period') }}
+            or platform_months.person_key in (
                 select changes.person_key from {{ ref('int_changes_since_last_build') }} as changes
                 where changes.change_kind = 'person'
             )

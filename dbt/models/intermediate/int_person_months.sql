@@ -4,15 +4,16 @@
     registration by the end of the month are kept (is_registered = false): they
     count in platform totals and data-quality tables, not in person-level
     indicators. Incremental: a build after new loads deletes and recomputes the
-    months whose income changed and the person-months whose attributes changed
-    (int_person_attributes_by_period rows stamped since the last build). -#}
+    person-months whose income changed (income_changed()) and those whose
+    attributes changed (int_person_attributes_by_period rows stamped since the
+    last build). -#}
 -- depends_on: {{ ref('int_changes_since_last_build') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     pre_hook=[
-        "{% if is_incremental() %}delete from {{ this }} where period in (select period from "
-        ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'period'){% endif %}",
+        "{% if is_incremental() %}delete from {{ this }} as kept "
+        ~ "where {{ income_changed('kept.person_key', 'kept.period') }}{% endif %}",
         "{% if is_incremental() %}{{ delete_changed_person_months(this) }}{% endif %}",
     ],
 ) }}
@@ -39,10 +40,7 @@ platform_months as (
                 platform_months.person_key = changed_person_months.person_key
                 and platform_months.period = changed_person_months.period
         where
-            platform_months.period in (
-                select changes.period from {{ ref('int_changes_since_last_build') }} as changes
-                where changes.change_kind = 'period'
-            )
+            {{ income_changed('platform_months.person_key', 'platform_months.period') }}
             or changed_person_months.person_key is not null
     {% endif %}
 
