@@ -170,9 +170,9 @@ def _leaf_side_system(constraints: Constraints, unpublished: np.ndarray) -> tupl
     known = np.zeros((published_rows.size, leaves.size))
     pub_pair = ~unpublished[cell]
     known[np.searchsorted(published_rows, cell[pub_pair]), leaf_col[pub_pair]] = 1.0
-    hidden = np.zeros((unknown_rows.size, leaves.size))
+    hidden = np.zeros((unknown_rows.size, leaves.size), dtype=np.int64)
     hid_pair = unpublished[cell]
-    hidden[np.searchsorted(unknown_rows, cell[hid_pair]), leaf_col[hid_pair]] = 1.0
+    hidden[np.searchsorted(unknown_rows, cell[hid_pair]), leaf_col[hid_pair]] = 1
     return known, hidden, unknown_rows
 
 
@@ -267,16 +267,25 @@ def _reduced_echelon(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _in_row_space(matrix: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """For each row of `vectors`, whether it is a combination of the rows of `matrix` (exact, modulo PRIME)."""
+    """For each row of `vectors` (0/1 cover rows), whether it is a combination of the rows of `matrix`.
+
+    Exact, modulo PRIME. The reduced echelon form R is the identity on its pivot
+    columns P and an echelon row is zero at every other pivot column, so v is in
+    the row space iff v - v[P] R = 0, with v's own entries at P as coefficients:
+    they are read once (a column of a wide row-major matrix is a slow read), and
+    each echelon row updates only the vectors holding its pivot, on its support.
+    """
     if not matrix.size:
         return ~np.any(vectors != 0, axis=1)
     reduced, pivot_row = _reduced_echelon(matrix)
-    rest = np.mod(vectors.astype(np.int64), PRIME)
-    for col in np.flatnonzero(pivot_row >= 0):  # an echelon row is zero at every other pivot column
-        holding = np.flatnonzero(rest[:, col])
+    rest = vectors.astype(np.int64)  # 0/1: already residues modulo PRIME
+    pivots = np.flatnonzero(pivot_row >= 0)
+    coefficients = np.ascontiguousarray(rest[:, pivots].T)
+    for j, col in enumerate(pivots):
+        holding = np.flatnonzero(coefficients[j])
         if holding.size:
             echelon_row = reduced[pivot_row[col]]
             support = np.flatnonzero(echelon_row)
             window = np.ix_(holding, support)
-            rest[window] = (rest[window] - rest[holding, col][:, None] * echelon_row[support] % PRIME) % PRIME
+            rest[window] = (rest[window] - echelon_row[support]) % PRIME  # coefficient 1
     return ~np.any(rest != 0, axis=1)
