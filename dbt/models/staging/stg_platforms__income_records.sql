@@ -14,23 +14,21 @@
     unique_key=['platform_id', 'record_id'],
 ) }}
 
+{%- set column_names = [
+    'platform_id', 'record_id', 'person_key', 'period', 'gross_income', 'platform_fee', 'hours_worked',
+    'tasks_completed', 'social_insurance', 'currency', 'updated_at', 'delivery_date', 'load_id', 'file_path',
+    'source_row',
+] -%}
+
 {%- set columns -%}
-    income.platform_id,
-    income.record_id,
-    income.person_key,
-    income.period,
-    income.gross_income,
-    income.platform_fee,
-    income.hours_worked,
-    income.tasks_completed,
-    income.social_insurance,
-    coalesce(income.currency, 'CNY') as currency,
-    income.updated_at,
-    income.delivery_date,
-    income.load_id,
-    income.file_path,
-    income.source_row
+    {%- for column in column_names %}
+        {{ "coalesce(income.currency, 'CNY') as currency" if column == 'currency' else 'income.' ~ column }}
+        {{- ',' if not loop.last }}
+    {%- endfor %}
 {%- endset -%}
+
+{#- The versions to rank: all of them on a full build, else those of the delivered records. -#}
+{%- set versions = 'in_scope' if is_incremental() else source('platforms', 'income_records') -%}
 
 {%- set same_record -%}
     versioned.platform_id = income.platform_id and versioned.record_id = income.record_id
@@ -69,7 +67,7 @@ versioned_records as (
     select
         income.platform_id,
         income.record_id
-    from {{ 'in_scope' if is_incremental() else source('platforms', 'income_records') }} as income
+    from {{ versions }} as income
     group by income.platform_id, income.record_id
     having count(*) > 1
 
@@ -78,7 +76,7 @@ versioned_records as (
 single_versions as (
 
     select {{ columns }}
-    from {{ 'in_scope' if is_incremental() else source('platforms', 'income_records') }} as income
+    from {{ versions }} as income
     where not exists (
         select 1 from versioned_records as versioned
         where {{ same_record }}
@@ -94,7 +92,7 @@ ranked_versions as (
             partition by income.platform_id, income.record_id
             order by income.updated_at desc, income.delivery_date desc, income.file_path desc, income.source_row desc
         ) as version_rank
-    from {{ 'in_scope' if is_incremental() else source('platforms', 'income_records') }} as income
+    from {{ versions }} as income
     where exists (
         select 1 from versioned_records as versioned
         where {{ same_record }}
@@ -106,22 +104,7 @@ newest_versions as (
 
     select * from single_versions
     union all
-    select
-        platform_id,
-        record_id,
-        person_key,
-        period,
-        gross_income,
-        platform_fee,
-        hours_worked,
-        tasks_completed,
-        social_insurance,
-        currency,
-        updated_at,
-        delivery_date,
-        load_id,
-        file_path,
-        source_row
+    select {{ column_names | join(', ') }}
     from ranked_versions
     where version_rank = 1
 
