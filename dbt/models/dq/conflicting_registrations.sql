@@ -1,11 +1,25 @@
 {#- Persons whose registrations (newest version of each, across platforms)
     disagree on birth_year or gender. Their attributes still come from the newest
-    registration; this table shows how many and which. -#}
+    registration; this table shows how many and which. Only persons with more
+    than one registration (~18%) reach the distinct counts and lists: grouping
+    every registration with them took three times as long. -#}
 with
+
+registered_more_than_once as (
+
+    select person_key
+    from {{ ref('stg_platforms__gig_registrations') }}
+    group by person_key
+    having count(*) > 1
+
+),
 
 registrations as (
 
-    select * from {{ ref('stg_platforms__gig_registrations') }}
+    select registrations.*
+    from {{ ref('stg_platforms__gig_registrations') }} as registrations
+    inner join registered_more_than_once
+        on registrations.person_key = registered_more_than_once.person_key
 
 ),
 

@@ -2,11 +2,12 @@
     income changed (both the month of a new version and the month of the version
     it replaced), which of them were not loaded before (new_period), the persons
     whose income changed (income_person: in either version), those person-months
-    (income_person_month; only after a watermark: a build without one rebuilds
-    every month, see income_changed()) and the persons whose registrations
-    changed (person). The transform step
-    passes the watermark as the dbt var `changes_since` (the newest loaded_at the
-    previous successful build had seen); without it everything counts as changed. -#}
+    (income_person_month) and the persons whose registrations changed (person).
+    The transform step passes the watermark as the dbt var `changes_since` (the
+    newest loaded_at the previous successful build had seen). Without it
+    everything counts as changed: every month is listed, but no person, as
+    income_changed() and changed_since_last_build() are then true for every
+    person-month (listing every person took a distinct over all income rows). -#}
 -- depends_on: {{ ref('stg_audit__load_ledger') }}
 with
 
@@ -23,20 +24,6 @@ with
     new_periods as (
 
         select period from changed_periods
-
-    ),
-
-    income_persons as (
-
-        select distinct person_key
-        from {{ ref('stg_platforms__income_record_versions') }}
-
-    ),
-
-    changed_persons as (
-
-        select distinct person_key
-        from {{ ref('stg_platforms__gig_registration_versions') }}
 
     ),
 
@@ -133,26 +120,26 @@ final as (
         period,
         {{ dbt.cast('null', api.Column.translate_type('string')) }} as person_key
     from new_periods
-    union all
-    select
-        'income_person' as change_kind,
-        {{ dbt.cast('null', api.Column.translate_type('string')) }} as period,
-        person_key
-    from income_persons
     {% if var('changes_since', none) is not none %}
+        union all
+        select
+            'income_person' as change_kind,
+            {{ dbt.cast('null', api.Column.translate_type('string')) }} as period,
+            person_key
+        from income_persons
         union all
         select
             'income_person_month' as change_kind,
             period,
             person_key
         from income_person_months
+        union all
+        select
+            'person' as change_kind,
+            {{ dbt.cast('null', api.Column.translate_type('string')) }} as period,
+            person_key
+        from changed_persons
     {% endif %}
-    union all
-    select
-        'person' as change_kind,
-        {{ dbt.cast('null', api.Column.translate_type('string')) }} as period,
-        person_key
-    from changed_persons
 
 )
 

@@ -1,4 +1,8 @@
-{#- Newest version per natural key: the newest updated_at wins, ties go to the later delivery. -#}
+{#- Newest version per natural key: the newest updated_at wins, ties go to the later delivery.
+    A table, not a view: the person attributes, the data-quality tables and ten
+    tests read it, and as a view each of them would rank every version again. -#}
+{{ config(materialized='table') }}
+
 with
 
 source as (
