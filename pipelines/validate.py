@@ -124,7 +124,7 @@ def checks(source: str) -> list[Check]:
                 Check(
                     Reason.PII_NATIONAL_ID,
                     col.name,
-                    f"""regexp_full_match(v."t_{col.name}", '\\d{{17}}[0-9Xx]')""",
+                    f"""length(v."t_{col.name}") = 18 AND regexp_full_match(v."t_{col.name}", '\\d{{17}}[0-9Xx]')""",
                     "looks like a raw national ID; value masked and not stored",
                 )
             )
@@ -270,22 +270,27 @@ def validated_sql(source: str, batch: str, files: str) -> str:
 
     `batch` has the contract columns as text, `_extra`, `source_row` and `file_idx`;
     `files` maps file_idx to file_path, platform_id (of the folder), delivery_date and load_id.
+    The rules are evaluated once per row, giving the index of the first that fails;
+    reason and detail are looked up from it, so the detail text is built for failing
+    rows only (two CASEs over the rules evaluated every regex twice per row: a fifth
+    of the statement's time).
     """
     cols = COLUMNS[source]
     text_cols = ", ".join(f't."{c.name}" AS "t_{c.name}"' for c in cols)
     typed_cols = ", ".join(f'{typed(c)} AS "{c.name}"' for c in cols)
     rules = checks(source)
-    reason = "CASE " + " ".join(f"WHEN {r.condition} THEN '{r.reason}'" for r in rules) + " END"
+    first_failed = "CASE " + " ".join(f"WHEN {r.condition} THEN {i}" for i, r in enumerate(rules)) + " END"
+    reason = "CASE _rule " + " ".join(f"WHEN {i} THEN '{r.reason}'" for i, r in enumerate(rules)) + " END"
     detail = (
-        "CASE "
+        "CASE _rule "
         + " ".join(
-            f"WHEN {r.condition} THEN '{r.column} ' || "
+            f"WHEN {i} THEN '{r.column} ' || "
             + (
                 "'" + r.message.replace("'", "''") + "'"
                 if r.reason is Reason.PII_NATIONAL_ID
                 else f"{_detail_value(r.column)} || ' {r.message.replace(chr(39), chr(39) * 2)}'"
             )
-            for r in rules
+            for i, r in enumerate(rules)
         )
         + " END"
     )
@@ -294,10 +299,13 @@ def validated_sql(source: str, batch: str, files: str) -> str:
             SELECT {typed_cols}, {text_cols}, t._extra, t.source_row,
                    f.file_path, f.platform_id AS _folder_platform, f.delivery_date AS _delivery_date, f.load_id
             FROM {batch} AS t JOIN {files} AS f USING (file_idx)
+        ),
+        ruled AS (
+            SELECT v.*, {first_failed} AS _rule FROM v
         )
-        SELECT v.*, {reason} AS reason_code,
+        SELECT v.* EXCLUDE (_rule), {reason} AS reason_code,
                regexp_replace({detail}, '{NATIONAL_ID_SQL}', '\\1{NATIONAL_ID_MASK}\\2', 'g') AS reason_detail
-        FROM v
+        FROM ruled AS v
     """
 
 
