@@ -243,7 +243,10 @@ def _reduced_echelon(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     the rows holding the pivot column and only on the pivot row's support, so the
     cost follows the (small) fill-in, not the matrix size.
     """
-    reduced = np.mod(matrix.astype(np.int64), PRIME)
+    reduced = matrix.astype(np.int64)
+    outside = (reduced < 0) | (reduced >= PRIME)
+    if outside.any():  # coefficients are small: only the negative ones need the (slow) modulo
+        reduced[outside] %= PRIME
     n_rows, n_cols = reduced.shape
     row_nonzeros = np.count_nonzero(reduced, axis=1)
     unused = np.ones(n_rows, dtype=bool)
@@ -259,8 +262,11 @@ def _reduced_echelon(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if others.size:
             support = np.flatnonzero(reduced[row])
             window = np.ix_(others, support)
-            reduced[window] = (reduced[window] - reduced[others, col][:, None] * reduced[row, support] % PRIME) % PRIME
-            row_nonzeros[others] = np.count_nonzero(reduced[others], axis=1)
+            before = reduced[window]
+            after = (before - reduced[others, col][:, None] * reduced[row, support] % PRIME) % PRIME
+            reduced[window] = after
+            # only the window changed: recounting whole rows cost a pass over each
+            row_nonzeros[others] += np.count_nonzero(after, axis=1) - np.count_nonzero(before, axis=1)
         unused[row] = False
         pivot_row[col] = row
     return reduced, pivot_row
