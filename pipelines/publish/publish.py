@@ -9,6 +9,9 @@
    (a fingerprint and the audit summary per period) and
    `audit.disclosure_<table>` (each row's conf_status), and a daily run that
    touched two periods audits two periods, not every period of the table;
+   a touched period whose suppression pattern comes out as one audited before
+   is not audited again either (the summary's `audit_log`: input digest ->
+   the cells found derivable);
 2. the candidate publication, in SQL over the marts so every column keeps the
    mart's type: `conf_status`, C/D rows with every measure null, the derived
    measures nulled where their inputs are not safe, `vintage`,
@@ -130,14 +133,16 @@ def _protect_table(
         + ", conf_status VARCHAR NOT NULL)"
     )
     fingerprints = _fingerprints(con, rules, parents)
-    known = dict(
-        con.execute(
-            f"SELECT period, fingerprint FROM {Schema.AUDIT}.disclosure_periods WHERE table_name = ?", [rules.name]
-        ).fetchall()
-    )
+    kept_rows = con.execute(
+        f"SELECT period, fingerprint, summary FROM {Schema.AUDIT}.disclosure_periods WHERE table_name = ?",
+        [rules.name],
+    ).fetchall()
+    known = {period: fingerprint for period, fingerprint, _ in kept_rows}
+    audited = {digest: leaks for _, _, summary in kept_rows
+               for digest, leaks in (json.loads(summary).get("audit_log") or {}).items()}
     stale = sorted(p for p, f in fingerprints.items() if known.get(p) != f)
     gone = sorted(set(known) - set(fingerprints))
-    statuses, summaries = _protect_periods(con, rules, parents, stale)
+    statuses, summaries = _protect_periods(con, rules, parents, stale, audited)
     con.execute("BEGIN TRANSACTION")
     try:
         if stale or gone:
@@ -190,9 +195,17 @@ def _fingerprints(con: duckdb.DuckDBPyConnection, rules: TableRules, parents: pl
 
 
 def _protect_periods(
-    con: duckdb.DuckDBPyConnection, rules: TableRules, parents: pl.DataFrame, periods: list[str]
+    con: duckdb.DuckDBPyConnection,
+    rules: TableRules,
+    parents: pl.DataFrame,
+    periods: list[str],
+    audited: dict[str, list[str]],
 ) -> tuple[pl.DataFrame, dict[str, dict[str, Any]]]:
-    """Suppression and audit of the given periods: (key + conf_status rows, summary per period)."""
+    """Suppression and audit of the given periods: (key + conf_status rows, summary per period).
+
+    `audited`: what the kept audits found (`audit_log` of the kept summaries), so a
+    period whose counts moved but whose suppression pattern did not is not audited again.
+    """
     columns = ", ".join(dict.fromkeys([*rules.key, *rules.counts, rules.contributors]))
     marts = con.sql(
         f"SELECT {columns} FROM {Schema.MARTS}.{rules.name} WHERE period IN (SELECT unnest($periods)) ORDER BY period",
@@ -202,7 +215,7 @@ def _protect_periods(
     summaries: dict[str, dict[str, Any]] = {}
     for (period,), rows in marts.group_by("period", maintain_order=True):
         system = build_cells(rows, parents, rules)
-        protection = protect(system)
+        protection = protect(system, audited)
         statuses.append(
             rows.select(rules.key).with_columns(pl.Series("conf_status", protection.conf_status(rows.height)))
         )

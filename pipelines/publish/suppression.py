@@ -27,6 +27,8 @@ walks the short relations of that round.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +130,7 @@ class Protection:
     audit_rounds: int = 0
     audit_suppressions: int = 0  # D cells added because the audit found a derivation
     audits: list[AuditResult] = field(default_factory=list)
+    audit_log: dict[str, list[str]] = field(default_factory=dict)  # per round: input digest -> leaked cells
 
     def conf_status(self, n_rows: int) -> list[str]:
         """F / C / D for each mart row."""
@@ -151,6 +154,7 @@ class Protection:
             "blocks": last.blocks if last else 0,
             "largest_block": list(last.largest_block) if last else [0, 0],
             "audit_seconds": round(sum(a.seconds for a in self.audits), 3),
+            "audit_log": self.audit_log,
         }
 
 
@@ -387,20 +391,41 @@ def _residuals(members: pl.DataFrame, values: pl.DataFrame, rules: TableRules) -
     )
 
 
-def protect(system: CellSystem) -> Protection:
-    """Primary, secondary and audit-driven suppression of one period, to a fixed point."""
+def protect(system: CellSystem, audited: Mapping[str, list[str]] | None = None) -> Protection:
+    """Primary, secondary and audit-driven suppression of one period, to a fixed point.
+
+    `audited`: what earlier audits found, as input digest (`audit_input_digest`) ->
+    the cells they found derivable (by key). A round whose input is among them
+    takes that finding instead of being audited again: the audit depends on
+    nothing but its input, and a daily run that moves a few persons between
+    cells mostly leaves a period's suppression pattern, round by round, as it
+    was. What the round then suppresses still follows today's counts.
+    """
+    audited = audited or {}
     threshold = system.rules.threshold
     protection = Protection(
         primary=system.contributors < threshold,
         secondary=np.zeros(system.n_cells, dtype=bool),
     )
+    labels = _cell_labels(system)
     for _ in range(MAX_AUDIT_ROUNDS):
         protection.secondary_rounds += _secondary(system, protection)
-        unpublished = protection.primary | protection.secondary | system.is_residual
-        result = audit(system.constraints, unpublished)
-        protection.audits.append(result)
+        confidential = protection.primary | protection.secondary
+        unpublished = confidential | system.is_residual
+        digest = audit_input_digest(system, labels, unpublished, confidential)
         protection.audit_rounds += 1
-        leaks = result.leaks(protection.primary | protection.secondary)
+        if digest in audited:
+            found = set(audited[digest])
+            leaks = np.flatnonzero(labels.is_in(found).to_numpy())
+            protection.audits.append(
+                AuditResult(derivable=np.zeros(system.n_cells, dtype=bool), unknowns=int(unpublished.sum()),
+                            method="kept: this input was audited before")
+            )
+        else:
+            result = audit(system.constraints, unpublished)
+            protection.audits.append(result)
+            leaks = result.leaks(confidential)
+        protection.audit_log[digest] = labels.gather(leaks).to_list()
         if not leaks.size:
             protection.audit_passed = True
             return protection
@@ -410,6 +435,29 @@ def protect(system: CellSystem) -> Protection:
         protection.secondary[added] = True
         protection.audit_suppressions += int(added.size)
     return protection
+
+
+def _cell_labels(system: CellSystem) -> pl.Series:
+    """Each cell's key as one string: cells are named by their keys, not by their index (the rows' order)."""
+    return system.keys.select(pl.concat_str(pl.all().cast(pl.String).fill_null("-"), separator="|")).to_series()
+
+
+def audit_input_digest(system: CellSystem, labels: pl.Series, unpublished: np.ndarray, confidential: np.ndarray) -> str:
+    """A SHA-256 of everything the audit's finding depends on: the relations, and which cells are
+    unpublished and confidential, all named by key."""
+    c = system.constraints
+    cells = pl.DataFrame({"cell": labels, "unpublished": unpublished, "confidential": confidential}).sort("cell")
+    pairs = pl.DataFrame(
+        {
+            "relation": np.asarray(system.relation_names, dtype=object)[c.rel],
+            "cell": labels.gather(c.cell),
+            "coef": c.coef,
+        }
+    ).sort("relation", "cell", "coef")
+    digest = hashlib.sha256()
+    for frame in (cells, pairs):
+        digest.update(frame.write_csv().encode())
+    return digest.hexdigest()
 
 
 def _secondary(system: CellSystem, protection: Protection) -> int:

@@ -6,6 +6,7 @@ the real tables; releases are checked by publishing again, unchanged and changed
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,3 +204,27 @@ def test_only_periods_whose_rows_changed_are_protected_again(warehouse: Path, tm
            WHERE period = ? AND (p.conf_status = 'C') <> (m.active_workers < 10)""",
         [period],
     ) == [(0,)]
+
+
+def test_a_period_protected_again_with_the_same_pattern_reuses_its_audits(warehouse: Path, tmp_path: Path) -> None:
+    """A period whose rows changed but whose suppression comes out as before is not audited again."""
+    copy = tmp_path / "kept.duckdb"
+    shutil.copy(warehouse, copy)
+    query = """SELECT p.period, p.region_level, p.region_code, p.age_cohort, p.gender, p.conf_status
+               FROM pub.flex_indicators_monthly p ORDER BY ALL"""
+    published = rows(copy, query)
+    with duckdb.connect(str(copy)) as con:
+        # as if every period's rows had changed (the fingerprint differs), its audits kept
+        con.execute("UPDATE audit.disclosure_periods SET fingerprint = 'changed' WHERE table_name = ?",
+                    [WORKERS.name])
+    tasks.publish(str(copy), "kept-run")
+
+    summaries = [
+        json.loads(s)
+        for (s,) in rows(copy, "SELECT summary FROM audit.disclosure_periods WHERE table_name = ? AND run_id = ?",
+                         [WORKERS.name, "kept-run"])
+    ]
+    assert len(summaries) == len(rows(copy, "SELECT DISTINCT period FROM marts.flex_indicators_monthly"))
+    assert {s["audit_method"] for s in summaries} == {"kept: this input was audited before"}
+    assert all(s["audit_passed"] and s["audit_log"] for s in summaries)
+    assert rows(copy, query) == published

@@ -272,3 +272,51 @@ def test_no_confidential_count_can_be_recovered(leaves: dict) -> None:
     assert np.array_equal(by_subtraction.derivable, brute)
     if c.cover_cell is not None:
         assert np.array_equal(audit(c, unpublished, method="leaf").derivable, brute)
+
+
+# --- audits kept from earlier runs: never a different outcome -------------------------------------
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_tables(), st.data())
+def test_audits_kept_from_a_similar_table_change_no_outcome(leaves: dict, data: st.DataObject) -> None:
+    """Protecting with what an earlier run's audits found gives what protecting afresh gives."""
+    if not leaves:
+        return
+    _, before, _ = run(leaves)
+    # the next day: one leaf moved by a few persons, the rows in another order
+    leaf = data.draw(st.sampled_from(sorted(leaves)))
+    workers, jobs, new = leaves[leaf]
+    moved = max(0, workers + data.draw(st.integers(-3, 3)))
+    today = {**leaves, leaf: (moved, jobs - workers + moved, min(new, moved))}
+    today = {k: v for k, v in today.items() if v[0]}
+    if not today:
+        return
+    rows = worker_rows(today, PARENTS).sample(fraction=1.0, shuffle=True, seed=data.draw(st.integers(0, 9)))
+    system = build_cells(rows, parents_frame(PARENTS), WORKERS)
+
+    fresh = protect(system)
+    kept = protect(system, before.audit_log)
+    assert statuses(system, kept) == statuses(system, fresh)
+    assert kept.audit_passed == fresh.audit_passed
+
+
+def test_the_same_table_in_another_row_order_is_not_audited_again() -> None:
+    leaves = {
+        (region, age, gender): (workers, workers, 0)
+        for (region, age, gender), workers in zip(
+            itertools.product(("110100", "110200", "120100", "510100", "510300"), ("16-24", "25-34"), ("F", "M")),
+            itertools.cycle((3, 12, 25, 7, 40, 11, 2, 30)),
+            strict=False,
+        )
+    }
+    _, first, status = run(leaves)
+    assert first.audit_rounds >= 1 and first.audit_log
+    assert "kept" not in first.audits[0].method
+
+    shuffled = build_cells(worker_rows(leaves, PARENTS).reverse(), parents_frame(PARENTS), WORKERS)
+    again = protect(shuffled, first.audit_log)
+
+    assert statuses(shuffled, again) == status
+    assert [a.method for a in again.audits] == ["kept: this input was audited before"] * again.audit_rounds
+    assert again.audit_log == first.audit_log
