@@ -171,7 +171,11 @@ def _protect_table(
             WHERE table_name = ? ORDER BY period""",
         [rules.name],
     ).fetchall()
-    return {period: {**json.loads(summary), "protected_in_run": by} for period, summary, by in rows}
+    # audit_log is the step's own memory (input digests, cells found derivable on the way): not release detail
+    return {
+        period: {**{k: v for k, v in json.loads(summary).items() if k != "audit_log"}, "protected_in_run": by}
+        for period, summary, by in rows
+    }
 
 
 def _fingerprints(con: duckdb.DuckDBPyConnection, rules: TableRules, parents: pl.DataFrame) -> dict[str, str]:

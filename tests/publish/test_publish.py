@@ -228,3 +228,5 @@ def test_a_period_protected_again_with_the_same_pattern_reuses_its_audits(wareho
     assert {s["audit_method"] for s in summaries} == {"kept: this input was audited before"}
     assert all(s["audit_passed"] and s["audit_log"] for s in summaries)
     assert rows(copy, query) == published
+    releases = rows(copy, "SELECT audit_detail FROM pub.releases")
+    assert releases and all("audit_log" not in detail for (detail,) in releases)
