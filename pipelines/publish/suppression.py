@@ -36,6 +36,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.publish.audit import AuditResult, Constraints, audit
+from pipelines.settings import PIPELINE_VERSION
 
 ALL = "ALL"
 RESIDUAL_MARK = "~"  # pseudo-code of a residual among the finest codes (never a real code)
@@ -444,7 +445,8 @@ def _cell_labels(system: CellSystem) -> pl.Series:
 
 def audit_input_digest(system: CellSystem, labels: pl.Series, unpublished: np.ndarray, confidential: np.ndarray) -> str:
     """A SHA-256 of everything the audit's finding depends on: the relations, and which cells are
-    unpublished and confidential, all named by key."""
+    unpublished and confidential, all named by key; and the pipeline version, so a release that
+    changes the audit does not take findings of the old one."""
     c = system.constraints
     cells = pl.DataFrame({"cell": labels, "unpublished": unpublished, "confidential": confidential}).sort("cell")
     pairs = pl.DataFrame(
@@ -454,7 +456,7 @@ def audit_input_digest(system: CellSystem, labels: pl.Series, unpublished: np.nd
             "coef": c.coef,
         }
     ).sort("relation", "cell", "coef")
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(PIPELINE_VERSION.encode())
     for frame in (cells, pairs):
         digest.update(frame.write_csv().encode())
     return digest.hexdigest()
