@@ -409,11 +409,12 @@ def protect(system: CellSystem, audited: Mapping[str, list[str]] | None = None) 
         secondary=np.zeros(system.n_cells, dtype=bool),
     )
     labels = _cell_labels(system)
+    relations = _relations_digest(system, labels)  # the same in every round: only the masks change
     for _ in range(MAX_AUDIT_ROUNDS):
         protection.secondary_rounds += _secondary(system, protection)
         confidential = protection.primary | protection.secondary
         unpublished = confidential | system.is_residual
-        digest = audit_input_digest(system, labels, unpublished, confidential)
+        digest = audit_input_digest(relations, labels, unpublished, confidential)
         protection.audit_rounds += 1
         if digest in audited:
             found = set(audited[digest])
@@ -443,12 +444,10 @@ def _cell_labels(system: CellSystem) -> pl.Series:
     return system.keys.select(pl.concat_str(pl.all().cast(pl.String).fill_null("-"), separator="|")).to_series()
 
 
-def audit_input_digest(system: CellSystem, labels: pl.Series, unpublished: np.ndarray, confidential: np.ndarray) -> str:
-    """A SHA-256 of everything the audit's finding depends on: the relations, and which cells are
-    unpublished and confidential, all named by key; and the pipeline version, so a release that
-    changes the audit does not take findings of the old one."""
+def _relations_digest(system: CellSystem, labels: pl.Series) -> str:
+    """A SHA-256 of the period's relations (each pair: relation, cell by key, sign) and the pipeline
+    version, so a release that changes the audit does not take findings of the old one."""
     c = system.constraints
-    cells = pl.DataFrame({"cell": labels, "unpublished": unpublished, "confidential": confidential}).sort("cell")
     pairs = pl.DataFrame(
         {
             "relation": np.asarray(system.relation_names, dtype=object)[c.rel],
@@ -456,10 +455,14 @@ def audit_input_digest(system: CellSystem, labels: pl.Series, unpublished: np.nd
             "coef": c.coef,
         }
     ).sort("relation", "cell", "coef")
-    digest = hashlib.sha256(PIPELINE_VERSION.encode())
-    for frame in (cells, pairs):
-        digest.update(frame.write_csv().encode())
-    return digest.hexdigest()
+    return hashlib.sha256(PIPELINE_VERSION.encode() + pairs.write_csv().encode()).hexdigest()
+
+
+def audit_input_digest(relations: str, labels: pl.Series, unpublished: np.ndarray, confidential: np.ndarray) -> str:
+    """A SHA-256 of everything the audit's finding depends on: the relations (`_relations_digest`),
+    and which cells are unpublished and confidential, named by key."""
+    cells = pl.DataFrame({"cell": labels, "unpublished": unpublished, "confidential": confidential}).sort("cell")
+    return hashlib.sha256(relations.encode() + cells.write_csv().encode()).hexdigest()
 
 
 def _secondary(system: CellSystem, protection: Protection) -> int:

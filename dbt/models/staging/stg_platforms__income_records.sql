@@ -1,8 +1,8 @@
 {#- Newest version per natural key: the newest updated_at wins, ties go to the later delivery.
     An incremental table (the other deduplicated sources are rebuilt whole): income
-    is most of the data, and every incremental build reads a few months of it. A build after new loads
-    re-ranks only the records those loads delivered a version of (all their
-    versions, as a late-delivered older version must not win) and replaces them.
+    is most of the data. A build after new loads re-ranks only the records those
+    loads delivered a version of (all their versions, as a late-delivered older
+    version must not win) and replaces them.
     Only records delivered in more than one version (corrections, ~1%) are ranked:
     a window over every row would sort all of them with their payload (4x slower at
     national scale). Each branch reads the source table itself: a CTE referenced
