@@ -7,7 +7,6 @@ per task).
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,9 +101,10 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
     and per-model processes multiply dbt's start-up cost (docs/architecture.md).
 
     Incremental models rebuild what changed since the last successful build:
-    the newest `loaded_at` that build had seen is kept in `audit.runs.loaded_through`
-    and passed to dbt as the var `changes_since`. A failed build records nothing,
-    so the next run picks the same changes up again. An incremental table older
+    the newest `loaded_at` that build had seen is kept in `audit.runs.loaded_through`,
+    where dbt reads it (macro `changes_since`; as a var it would make dbt re-parse
+    the project on every run). A failed build records nothing, so the next run
+    picks the same changes up again. An incremental table older
     than the release's columns fails the build with a hint to run a full refresh.
     """
     from pipelines.dbt_runner import DbtError, run_dbt
@@ -122,8 +122,6 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
         args = ["build", "--exclude", "test_type:unit"]  # unit tests run in the test suite, not on data
         if full_refresh:
             args.append("--full-refresh")
-        elif since is not None:
-            args += ["--vars", json.dumps({"changes_since": since.isoformat()})]
         try:
             run_dbt(args, path)
         except DbtError as exc:

@@ -3,15 +3,16 @@
     it replaced), which of them were not loaded before (new_period), the persons
     whose income changed (income_person: in either version), those person-months
     (income_person_month) and the persons whose registrations changed (person).
-    The transform step passes the watermark as the dbt var `changes_since` (the
-    newest loaded_at the previous successful build had seen). Without it
-    everything counts as changed: every month is listed, but no person, as
-    income_changed() and changed_since_last_build() are then true for every
-    person-month (listing every person took a distinct over all income rows). -#}
+    The watermark is the newest loaded_at the previous successful build had
+    seen (macro changes_since()). Without one everything counts as changed:
+    every month is listed, but no person, as income_changed() and
+    changed_since_last_build() are then true for every person-month (listing every person took a distinct over all income rows). -#}
 -- depends_on: {{ ref('stg_audit__load_ledger') }}
+-- depends_on: {{ ref('stg_platforms__gig_registration_versions') }}
+{%- set since = changes_since() %}
 with
 
-{% if var('changes_since', none) is none %}
+{% if since is none %}
     {#- A first or full build: everything counts as changed, which needs no join. #}
 
     changed_periods as (
@@ -120,7 +121,7 @@ final as (
         period,
         {{ dbt.cast('null', api.Column.translate_type('string')) }} as person_key
     from new_periods
-    {% if var('changes_since', none) is not none %}
+    {% if since is not none %}
         union all
         select
             'income_person' as change_kind,
