@@ -60,10 +60,9 @@ aggregated as (
         {{ count_true('is_new') }} as new_workers,
         {{ share(count_true('active_platforms >= 2'), 'count(*)') }} as multi_platform_share,
         {{ share(count_true('has_other_job'), 'count(has_other_job)') }} as side_job_share,
-        {#- DuckDB interpolates a DECIMAL median in the input's scale and truncates: use doubles. -#}
-        {{ percentile_cont(dbt.cast('net_income', 'double'), 0.5) }} as median_net_income,
-        {{ percentile_cont(dbt.cast('net_income', 'double'), 0.1) }} as p10_net_income,
-        {{ percentile_cont(dbt.cast('net_income', 'double'), 0.9) }} as p90_net_income,
+        {#- DuckDB interpolates a DECIMAL median in the input's scale and truncates: use doubles.
+            Median, p10 and p90 in one aggregate (one sort per cell): -#}
+        {{ percentiles_cont(dbt.cast('net_income', 'double'), [0.5, 0.1, 0.9]) }} as net_income_percentiles,
         {#- exact decimal sum, one division: the same figure on every build (a float avg is not) -#}
         sum(hours_worked) / nullif(count(hours_worked), 0) as mean_hours,
         {{ percentile_cont('hourly_earnings', 0.5) }} as median_hourly_earnings,
@@ -97,9 +96,9 @@ final as (
         cells.new_workers,
         cells.multi_platform_share,
         cells.side_job_share,
-        round(cells.median_net_income, 2) as median_net_income,
-        round(cells.p10_net_income, 2) as p10_net_income,
-        round(cells.p90_net_income, 2) as p90_net_income,
+        round({{ list_element('cells.net_income_percentiles', 1) }}, 2) as median_net_income,
+        round({{ list_element('cells.net_income_percentiles', 2) }}, 2) as p10_net_income,
+        round({{ list_element('cells.net_income_percentiles', 3) }}, 2) as p90_net_income,
         round(cells.mean_hours, 2) as mean_hours,
         round(cells.median_hourly_earnings, 2) as median_hourly_earnings,
         cells.below_min_wage_share,
@@ -109,7 +108,12 @@ final as (
         cells.income_volatility,
         case
             when cells.gender = 'ALL'
-                then (men.median_net_income - women.median_net_income) / nullif(men.median_net_income, 0)
+                then
+                    (
+                        {{ list_element('men.net_income_percentiles', 1) }}
+                        - {{ list_element('women.net_income_percentiles', 1) }}
+                    )
+                    / nullif({{ list_element('men.net_income_percentiles', 1) }}, 0)
         end as gender_pay_gap
 
     from aggregated as cells
