@@ -154,7 +154,7 @@ def test_income_violations_are_counted_exactly_and_named_with_their_files(
         ("expect_column_values_to_not_match_regex", "person_key"): f"person_key = '{NATIONAL_ID}'",
         ("expect_column_values_to_be_in_set", "currency"): "currency <> 'CNY'",
         ("expect_column_values_to_not_be_null", "gross_income"): "gross_income IS NULL",
-        ("expect_compound_columns_to_be_unique", "platform_id,record_id,updated_at,file_path"):
+        ("unexpected_rows_expectation", "platform_id,record_id,updated_at,file_path"):
             "(platform_id, record_id, updated_at, file_path) IN (SELECT (platform_id, record_id, updated_at, file_path)"
             f" FROM raw.income_records WHERE load_id = '{LOAD}' GROUP BY ALL HAVING count(*) > 1)",
     }

@@ -101,7 +101,7 @@ def test_failed_check_stops_the_run_and_names_the_stage(airflow_home: Path, tmp_
 
     assert (failed.value.dag_id, failed.value.task_id) == ("ingest_job_postings", "check_raw")
     assert "raw_job_postings" in failed.value.message
-    assert "expect_compound_columns_to_be_unique [" in failed.value.message
+    assert "unexpected_rows_expectation [platform_id,posting_id,updated_at,file_path]" in failed.value.message
     assert failed.value.summary is not None and failed.value.summary.sources[0].rows_loaded == 2
     assert _query(warehouse, "SELECT status FROM audit.runs") == [("failed",)]
 
