@@ -6,7 +6,8 @@
     The watermark is the newest loaded_at the previous successful build had
     seen (macro changes_since()). Without one everything counts as changed:
     every month is listed, but no person, as income_changed() and
-    changed_since_last_build() are then true for every person-month (listing every person took a distinct over all income rows). -#}
+    changed_since_last_build() are then true for every person-month (listing
+    every person took a distinct over all income rows). -#}
 -- depends_on: {{ ref('stg_audit__load_ledger') }}
 -- depends_on: {{ ref('stg_platforms__gig_registration_versions') }}
 {%- set since = changes_since() %}
