@@ -15,6 +15,8 @@ from tests.conftest import deliver
 from tests.dbt.conftest import build
 
 TABLES = (
+    "staging.stg_platforms__income_records",
+    "staging.stg_platforms__income_record_superseded_versions",
     "intermediate.int_income_person_platform_months",
     "intermediate.int_person_months",
     "intermediate.int_person_month_history",

@@ -1,113 +1,60 @@
-{#- Newest version per natural key: the newest updated_at wins, ties go to the later delivery.
-    An incremental table (the other deduplicated sources are rebuilt whole): income
-    is most of the data. A build after new loads re-ranks only the records those
-    loads delivered a version of (all their versions, as a late-delivered older
-    version must not win) and replaces them.
-    Only records delivered in more than one version (corrections, ~1%) are ranked:
-    a window over every row would sort all of them with their payload (4x slower at
-    national scale). Each branch reads the source table itself: a CTE referenced
-    twice would make DuckDB materialise all of it. -#}
--- depends_on: {{ ref('stg_audit__load_ledger') }}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['platform_id', 'record_id'],
-) }}
-
-{%- set column_names = [
-    'platform_id', 'record_id', 'person_key', 'period', 'gross_income', 'platform_fee', 'hours_worked',
-    'tasks_completed', 'social_insurance', 'currency', 'updated_at', 'delivery_date', 'load_id', 'file_path',
-    'source_row',
-] -%}
-
-{%- set columns -%}
-    {%- for column in column_names %}
-        {{ "coalesce(income.currency, 'CNY') as currency" if column == 'currency' else 'income.' ~ column }}
-        {{- ',' if not loop.last }}
-    {%- endfor %}
-{%- endset -%}
-
-{#- The versions to rank: all of them on a full build, else those of the delivered records. -#}
-{%- set versions = 'in_scope' if is_incremental() else source('platforms', 'income_records') -%}
-
-{%- set same_record -%}
-    versioned.platform_id = income.platform_id and versioned.record_id = income.record_id
-{%- endset %}
-
+{#- Newest version per natural key: every delivered version but those a newer
+    version of the same record replaced (stg_platforms__income_record_superseded_versions,
+    where the ranking is). A view, not a table: income is most of the data, and
+    writing a copy of it cost more than its readers pay for the anti-join against
+    the small table of superseded versions (at national scale: 30-48 s against
+    4-5 s, the longest step of a full build), and incremental builds read only a
+    few person-months of it. -#}
 with
 
-{% if is_incremental() %}
+source as (
 
-    delivered_records as (
-
-        select distinct
-            delivered.platform_id,
-            delivered.record_id
-        from {{ source('platforms', 'income_records') }} as delivered
-        where delivered.load_id in (
-            select ledger.load_id from {{ ref('stg_audit__load_ledger') }} as ledger
-            where {{ changed_since_last_build('ledger.loaded_at') }}
-        )
-
-    ),
-
-    in_scope as (
-
-        select income.*
-        from {{ source('platforms', 'income_records') }} as income
-        inner join delivered_records as delivered
-            on income.platform_id = delivered.platform_id and income.record_id = delivered.record_id
-
-    ),
-
-{% endif %}
-
-versioned_records as (
-
-    select
-        income.platform_id,
-        income.record_id
-    from {{ versions }} as income
-    group by income.platform_id, income.record_id
-    having count(*) > 1
+    select * from {{ source('platforms', 'income_records') }}
 
 ),
 
-single_versions as (
+superseded as (
 
-    select {{ columns }}
-    from {{ versions }} as income
-    where not exists (
-        select 1 from versioned_records as versioned
-        where {{ same_record }}
-    )
-
-),
-
-ranked_versions as (
-
-    select
-        {{ columns }},
-        row_number() over (
-            partition by income.platform_id, income.record_id
-            order by income.updated_at desc, income.delivery_date desc, income.file_path desc, income.source_row desc
-        ) as version_rank
-    from {{ versions }} as income
-    where exists (
-        select 1 from versioned_records as versioned
-        where {{ same_record }}
-    )
+    select * from {{ ref('stg_platforms__income_record_superseded_versions') }}
 
 ),
 
 newest_versions as (
 
-    select * from single_versions
-    union all
-    select {{ column_names | join(', ') }}
-    from ranked_versions
-    where version_rank = 1
+    select source.*
+    from source
+    where not exists (
+        select 1 from superseded
+        where
+            superseded.platform_id = source.platform_id
+            and superseded.record_id = source.record_id
+            and superseded.load_id = source.load_id
+            and superseded.source_row = source.source_row
+    )
+
+),
+
+renamed as (
+
+    select
+        platform_id,
+        record_id,
+        person_key,
+        period,
+        gross_income,
+        platform_fee,
+        hours_worked,
+        tasks_completed,
+        social_insurance,
+        coalesce(currency, 'CNY') as currency,
+        updated_at,
+        delivery_date,
+        load_id,
+        file_path,
+        source_row
+
+    from newest_versions
 
 )
 
-select * from newest_versions
+select * from renamed
