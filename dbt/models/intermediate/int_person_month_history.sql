@@ -9,6 +9,9 @@
     whose attributes changed, and every person only in the months of
     int_periods_to_rebuild that need it (rebuilds_every_person), reading for
     those the months their windows reach (5 back, 3 ahead).
+    Carries only the panel columns the worker mart reads: every column more is
+    sorted by the windows and written again (the panel's other columns made this
+    the longest model of a full build at national scale).
     Person-level: never published. -#}
 -- depends_on: {{ ref('int_periods_to_rebuild') }}
 -- depends_on: {{ ref('int_person_attributes_by_period') }}
@@ -24,6 +27,12 @@
         ~ "{{ ref('int_changes_since_last_build') }} where change_kind = 'income_person'){% endif %}",
     ],
 ) }}
+
+{%- set panel_columns = [
+    'person_key', 'period', 'is_registered', 'is_active', 'active_platforms', 'net_income', 'hours_worked',
+    'hourly_earnings', 'is_below_min_wage', 'has_social_insurance', 'age_cohort', 'gender',
+    'residence_province_code', 'residence_prefecture_code', 'macro_region', 'is_migrant', 'has_other_job',
+] %}
 
 with
 
@@ -103,7 +112,9 @@ last_income_period as (
 person_history as (
 
     select
-        panel.*,
+        {%- for column in panel_columns %}
+            panel.{{ column }},
+        {%- endfor %}
         periods.period_index,
         first_active_periods.first_active_period,
         {{ count_true('panel.is_active') }} over last_six_months as active_months_in_window,
@@ -136,7 +147,11 @@ person_history as (
 final as (
 
     select
-        person_history.*,
+        {%- for column in panel_columns %}
+            person_history.{{ column }},
+        {%- endfor %}
+        person_history.first_active_period,
+        person_history.active_months_in_window,
         person_history.period = person_history.first_active_period as is_new,
         case
             when {{ period_add('person_history.period', 3) }} <= last_income_period.period
@@ -170,5 +185,4 @@ final as (
 
 )
 
--- final passes the panel's columns through (panel.*), which sqlfluff cannot count -- noqa: disable=AM04
 select * from final
