@@ -65,13 +65,32 @@ def run_dbt(args: list[str], warehouse: Path) -> None:
     command = ["--quiet", *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     Path(warehouse).parent.mkdir(parents=True, exist_ok=True)
     with _environ(env):
-        result = dbtRunner().invoke(command)
+        try:
+            result = dbtRunner().invoke(command)
+        finally:
+            _close_warehouse()
 
     if result.success:
         return
     if result.exception is not None:
         raise DbtError(args, [], result.exception) from result.exception
     raise DbtError(args, _failed_nodes(result.result) or ["(no failed node reported; see the dbt log)"])
+
+
+def _close_warehouse() -> None:
+    """Close the DuckDB database dbt-duckdb kept open for the invocation, releasing the file.
+
+    The profile keeps it open (`keep_open: true`): otherwise dbt-duckdb closes the
+    database whenever no node holds a connection, so every node paid a checkpoint
+    and a reopen. dbt-duckdb itself closes it only at interpreter exit, which would
+    keep the file locked against the pipeline's next connection in this process.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+        DuckDBConnectionManager.close_all_connections()
 
 
 def _failed_nodes(execution: object) -> list[str]:

@@ -61,6 +61,9 @@ def test_failed_nodes_raise_dbt_error(work: Path) -> None:
         run_dbt(["test", "--select", "unique_regions_region_code"], work / "empty.duckdb")
     assert "unique_regions_region_code" in str(err.value)
     assert err.value.failures
+    # dbt keeps one database open per invocation; a failed one still releases the file
+    # (another configuration could not open it in this process otherwise).
+    duckdb.connect(str(work / "empty.duckdb"), read_only=True).close()
 
 
 def test_invalid_command_raises_dbt_error(work: Path) -> None:
