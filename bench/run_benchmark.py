@@ -14,9 +14,10 @@ Steps, one size:
   (d) the pipeline (bench/_pipeline_child.py): `run_pipeline`, as `flexemp run --full-refresh`
       calls it, on a fresh warehouse, timed per stage;
   (e) the held-out day moved back, and the pipeline again on the same warehouse (the increment);
-  (f) the warehouse size (file + .wal);
-  (g) a table and a JSON of seconds, rows/s, peak RSS and the ratios against the targets.
-Each of (c), (d), (e) runs in its own process; a sampler thread here sums the resident
+  (f) the pipeline once more with nothing new delivered: the fixed cost every scheduled run pays;
+  (g) the warehouse size (file + .wal);
+  (h) a table and a JSON of seconds, rows/s, peak RSS and the ratios against the targets.
+Each of (c) to (f) runs in its own process; a sampler thread here sums the resident
 memory (VmRSS) of that process and all its descendants every 0.2 s.
 """
 
@@ -509,7 +510,7 @@ def summarise_run(child: dict[str, Any], measured: Measured, size: int) -> dict[
 
 
 def run_size(workers: int, months: int, seed: int, landing: Path, memory_limit: str) -> dict[str, Any]:
-    """Steps (a) to (g) for one size; the landing tree is left complete (held-out day restored)."""
+    """Steps (a) to (h) for one size; the landing tree is left complete (held-out day restored)."""
     paths = SizePaths(landing.resolve())
     result: dict[str, Any] = {"workers": workers, "months": months, "seed": seed, "landing": str(paths.landing)}
     result["tree"] = ensure_tree(paths, workers, months, seed)
@@ -529,22 +530,27 @@ def run_size(workers: int, months: int, seed: int, landing: Path, memory_limit: 
         restore_day(paths)
     console.print(f"[bold]{workers:,} x {months}[/]: pipeline, daily increment ...")
     result["increment"] = run_pipeline_step(paths, "increment", full_refresh=False)
+    console.print(f"[bold]{workers:,} x {months}[/]: pipeline, a run with no new data ...")
+    result["no_change"] = run_pipeline_step(paths, "no_change", full_refresh=False)
     result["ratios"], result["targets"] = judge(result)
     return result
 
 
 def judge(result: dict[str, Any]) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """The issue's ratios, and each target met or missed."""
-    floor, full, inc = result["floor"], result["full_refresh"], result["increment"]
+    floor, full, inc, same = result["floor"], result["full_refresh"], result["increment"], result["no_change"]
     ratios = {
         "pipeline_vs_floor": full["run_seconds"] / floor["seconds"] if floor["seconds"] else float("inf"),
         "ingest_vs_floor_read_throughput": (
             full["ingest_rows_per_second"] / floor["read_rows_per_second"] if floor["read_rows_per_second"] else 0.0
         ),
         "increment_vs_full_refresh": inc["run_seconds"] / full["run_seconds"] if full["run_seconds"] else 0.0,
+        # not a target: the share of a full refresh that any run costs, whatever it delivers
+        "no_change_vs_full_refresh": same["run_seconds"] / full["run_seconds"] if full["run_seconds"] else 0.0,
     }
-    stage_peaks = [s["peak_rss_bytes"] or 0 for run in (full, inc) for s in run["stages"]]
-    peak = max([*stage_peaks, full["peak_rss_bytes"], inc["peak_rss_bytes"]])
+    runs = (full, inc, same)
+    stage_peaks = [s["peak_rss_bytes"] or 0 for run in runs for s in run["stages"]]
+    peak = max([*stage_peaks, *(run["peak_rss_bytes"] for run in runs)])
     targets = [
         {
             "target": "full pipeline within 3x the floor",
@@ -590,7 +596,7 @@ def _mib(size: int | None) -> str:
 
 
 def print_size(result: dict[str, Any]) -> None:
-    floor, full, inc = result["floor"], result["full_refresh"], result["increment"]
+    floor, full, inc, same = result["floor"], result["full_refresh"], result["increment"], result["no_change"]
     held = result["held_out_day"]
     title = (
         f"flexemp benchmark: {result['workers']:,} workers x {result['months']} months "
@@ -618,7 +624,11 @@ def print_size(result: dict[str, Any]) -> None:
         _mib(floor["peak_rss_bytes"]),
         _mib(floor["db_bytes"]),
     )
-    for label, run in (("pipeline: full refresh", full), ("pipeline: daily increment", inc)):
+    for label, run in (
+        ("pipeline: full refresh", full),
+        ("pipeline: daily increment", inc),
+        ("pipeline: no new data", same),
+    ):
         overview.add_row(
             label,
             _s(run["run_seconds"]),
@@ -631,9 +641,10 @@ def print_size(result: dict[str, Any]) -> None:
 
     stages = Table(title="Pipeline stages (seconds, rows/s, peak RSS of the process tree in the stage)")
     stages.add_column("stage")
-    for column in ("full s", "full rows/s", "full MiB", "incr s", "incr rows/s", "incr MiB"):
+    for column in ("full s", "full rows/s", "full MiB", "incr s", "incr rows/s", "incr MiB", "no new data s"):
         stages.add_column(column, justify="right")
     inc_by_name = {s["stage"]: s for s in inc["stages"]}
+    same_by_name = {s["stage"]: s for s in same["stages"]}
     for s in full["stages"]:
         i = inc_by_name.get(s["stage"], {})
         stages.add_row(
@@ -644,6 +655,7 @@ def print_size(result: dict[str, Any]) -> None:
             _s(i.get("seconds")),
             _rate(i.get("rows_per_second")),
             _mib(i.get("peak_rss_bytes")),
+            _s(same_by_name.get(s["stage"], {}).get("seconds")),
         )
     stages.add_row(
         "[bold]run_pipeline total",
@@ -653,13 +665,14 @@ def print_size(result: dict[str, Any]) -> None:
         _s(inc["run_seconds"]),
         "",
         _mib(inc["peak_rss_run_bytes"]),
+        _s(same["run_seconds"]),
     )
     console.print(stages)
     console.print(
         "discovery + hashing is measured apart, before each run (ingest overlaps it with parsing); "
         "run_pipeline total excludes it and the interpreter start-up "
         f"(process wall: full {full['process_wall_seconds']:.1f}s, increment "
-        f"{inc['process_wall_seconds']:.1f}s).",
+        f"{inc['process_wall_seconds']:.1f}s, no new data {same['process_wall_seconds']:.1f}s).",
         style="dim",
         highlight=False,
     )
@@ -682,6 +695,11 @@ def print_targets(result: dict[str, Any]) -> None:
             t["target"], f"{t['value']:.2f}", f"{t['limit']:g}", "[green]met[/]" if t["met"] else "[red]missed[/]"
         )
     console.print(table)
+    console.print(
+        f"A run with no new data took {result['ratios']['no_change_vs_full_refresh']:.0%} of the full refresh: "
+        "the fixed cost any daily run pays (not a target).",
+        highlight=False,
+    )
 
 
 def print_curve(results: list[dict[str, Any]]) -> None:
@@ -695,6 +713,7 @@ def print_curve(results: list[dict[str, Any]]) -> None:
         "ingest / floor read",
         "increment s",
         "incr / full",
+        "no new data s",
         "peak RSS MiB",
         "warehouse MiB",
     ):
@@ -710,7 +729,8 @@ def print_curve(results: list[dict[str, Any]]) -> None:
             f"{ratios['ingest_vs_floor_read_throughput']:.2f}",
             _s(r["increment"]["run_seconds"]),
             f"{ratios['increment_vs_full_refresh']:.2f}",
-            _mib(max(full["peak_rss_bytes"], r["increment"]["peak_rss_bytes"])),
+            _s(r["no_change"]["run_seconds"]),
+            _mib(max(full["peak_rss_bytes"], r["increment"]["peak_rss_bytes"], r["no_change"]["peak_rss_bytes"])),
             _mib(r["increment"]["warehouse_bytes"]),
         )
     console.print(table)
