@@ -129,7 +129,9 @@ AUDIT_DDL = (
     f"""CREATE TABLE IF NOT EXISTS {Schema.AUDIT}.runs (
         run_id VARCHAR PRIMARY KEY, landing VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL,
         finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, pipeline_version VARCHAR NOT NULL,
-        loaded_through TIMESTAMPTZ)""",
+        loaded_through TIMESTAMPTZ, dbt_project_fingerprint VARCHAR)""",
+    # warehouses created before the column (pipelines.dbt_selection)
+    f"ALTER TABLE {Schema.AUDIT}.runs ADD COLUMN IF NOT EXISTS dbt_project_fingerprint VARCHAR",
 )
 
 

@@ -1,5 +1,6 @@
 {#- The occupation codes of the marts: the reference occupations plus `ALL`,
     the total over occupations that every table carries. -#}
+{{ config(tags=['reference']) }}  {#- built from seeds only: see dbt_project.yml #}
 with
 
 occupations as (

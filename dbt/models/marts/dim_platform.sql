@@ -1,4 +1,5 @@
 {#- The platforms that deliver data, as analysts join them to the marts. -#}
+{{ config(tags=['reference']) }}  {#- built from seeds only: see dbt_project.yml #}
 with
 
 platforms as (

@@ -2,6 +2,7 @@
     NBS macro-regions and the GB/T 2260 provinces and prefectures (the
     indicator levels), plus the counties (flagged: codes roll up from them, no
     indicator is published at county level). Codes are unique across levels. -#}
+{{ config(tags=['reference']) }}  {#- built from seeds only: see dbt_project.yml #}
 {%- set macro_regions = [
     ('east', '东部地区', 'East'),
     ('central', '中部地区', 'Central'),
