@@ -6,13 +6,15 @@ touch them. Rebuilding and retesting them in every daily build costs ~90 of the
 project's ~330 nodes, about 7 s whatever the data size (dbt's cost per node is
 mostly its own Python), for tables identical to the ones they replace.
 
-So an incremental build leaves them out when the project is byte for byte the one
-the warehouse's last successful build ran (same files, same dbt versions): its
-fingerprint is recorded in `audit.runs.dbt_project_fingerprint`. A full refresh,
-a first build, a warehouse from before the fingerprint, or any change to a seed,
-model, macro or setting builds everything. The tests that tie data to reference
-tables (relationships) still run: with `--indirect-selection cautious` dbt leaves
-out only the tests whose parents are all left out.
+So an incremental build leaves them out when the newest build on the warehouse ran
+byte for byte this project (same files, same dbt versions) and succeeded: every
+build records its project's fingerprint in `audit.runs.dbt_project_fingerprint`
+before it starts, so a build that failed half-way through new reference data is
+never taken for a complete one. A full refresh, a first build, a warehouse from
+before the fingerprint, a failed last build, or any change to a seed, model, macro
+or setting builds everything. The tests that tie data to reference tables
+(relationships) still run: with `--indirect-selection cautious` dbt leaves out only
+the tests whose parents are all left out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import hashlib
 from importlib import metadata
 from pathlib import Path
 
+import duckdb
+
+from pipelines.contract import Schema
 from pipelines.settings import DBT_PROJECT_DIR
 
 REFERENCE_SELECTOR = "tag:reference"
@@ -43,6 +48,15 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
         content = hashlib.sha256(path.read_bytes()).hexdigest()
         digest.update(f"{path.relative_to(project_dir).as_posix()}\0{content}\n".encode())
     return digest.hexdigest()
+
+
+def reference_is_current(con: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:
+    """True when the warehouse's newest build ran the project of `fingerprint` and succeeded."""
+    newest = con.execute(
+        f"""SELECT dbt_project_fingerprint, loaded_through IS NOT NULL FROM {Schema.AUDIT}.runs
+            WHERE dbt_project_fingerprint IS NOT NULL ORDER BY started_at DESC LIMIT 1"""
+    ).fetchone()
+    return newest == (fingerprint, True)
 
 
 def build_args(full_refresh: bool, reference_built: bool) -> list[str]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.contract import Schema
-from pipelines.dbt_selection import build_args, project_fingerprint
+from pipelines.dbt_selection import build_args, project_fingerprint, reference_is_current
 from pipelines.ingest import Progress, ingest_source
 from pipelines.settings import PIPELINE_VERSION, RunPaths
 from pipelines.warehouse import connect, ensure_ingest_tables, warehouse_lock
@@ -107,8 +107,8 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
     the project on every run). A failed build records nothing, so the next run
     picks the same changes up again. An incremental table older
     than the release's columns fails the build with a hint to run a full refresh.
-    Unchanged reference data is not rebuilt (`pipelines.dbt_selection`): the
-    project's fingerprint is recorded beside `loaded_through`.
+    Unchanged reference data is not rebuilt (`pipelines.dbt_selection`): each
+    build records the fingerprint of the project it runs before it starts.
     """
     from pipelines.dbt_runner import DbtError, run_dbt
 
@@ -116,17 +116,19 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
     with warehouse_lock(path, LOCK_WAIT_SECONDS):
         con = connect(path)
         try:
-            since, through, built_with = con.execute(
+            since, through = con.execute(
                 f"""SELECT (SELECT max(loaded_through) FROM {Schema.AUDIT}.runs),
-                           (SELECT max(loaded_at) FROM {Schema.AUDIT}.load_ledger),
-                           (SELECT dbt_project_fingerprint FROM {Schema.AUDIT}.runs
-                             WHERE loaded_through IS NOT NULL ORDER BY started_at DESC LIMIT 1)"""
+                           (SELECT max(loaded_at) FROM {Schema.AUDIT}.load_ledger)"""
             ).fetchone()
+            fingerprint = project_fingerprint()
+            reference_built = reference_is_current(con, fingerprint)
+            con.execute(
+                f"UPDATE {Schema.AUDIT}.runs SET dbt_project_fingerprint = ? WHERE run_id = ?", [fingerprint, run_id]
+            )
         finally:
             con.close()
-        fingerprint = project_fingerprint()
         try:
-            run_dbt(build_args(full_refresh, reference_built=built_with == fingerprint), path)
+            run_dbt(build_args(full_refresh, reference_built), path)
         except DbtError as exc:
             if "out of sync" not in str(exc):
                 raise
@@ -134,10 +136,7 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
             raise DbtError(exc.command, [*exc.failures, hint]) from exc
         con = connect(path)
         try:
-            con.execute(
-                f"UPDATE {Schema.AUDIT}.runs SET loaded_through = ?, dbt_project_fingerprint = ? WHERE run_id = ?",
-                [through, fingerprint, run_id],
-            )
+            con.execute(f"UPDATE {Schema.AUDIT}.runs SET loaded_through = ? WHERE run_id = ?", [through, run_id])
         finally:
             con.close()
     return {"run_id": run_id, "full_refresh": full_refresh, "changes_since": since.isoformat() if since else None}

@@ -48,10 +48,14 @@ def test_reference_data_is_rebuilt_only_when_the_project_changed(work: Path, gen
     assert "model.flexemp.flex_indicators_monthly" in skipped  # data models are built as always
     assert TIES_DATA_TO_REFERENCE in skipped  # and data is still tested against the reference tables
 
-    con = duckdb.connect(str(warehouse))
-    con.execute("UPDATE audit.runs SET dbt_project_fingerprint = 'a project before this release'")
-    con.close()
-    build(generated, warehouse)
-    rebuilt = last_build_nodes()
-    assert {"seed.flexemp.regions", "model.flexemp.dim_region", "model.flexemp.dim_platform"} <= rebuilt
-    assert recorded_fingerprints(warehouse)[-1] == project_fingerprint()
+    for change in (
+        "SET dbt_project_fingerprint = 'a project before this release'",  # the project changed since
+        "SET loaded_through = NULL WHERE started_at = (SELECT max(started_at) FROM audit.runs)",  # the last failed
+    ):
+        con = duckdb.connect(str(warehouse))
+        con.execute(f"UPDATE audit.runs {change}")
+        con.close()
+        build(generated, warehouse)
+        rebuilt = last_build_nodes()
+        assert {"seed.flexemp.regions", "model.flexemp.dim_region", "model.flexemp.dim_platform"} <= rebuilt, change
+        assert recorded_fingerprints(warehouse)[-1] == project_fingerprint()
