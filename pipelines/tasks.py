@@ -104,7 +104,7 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
     Incremental models rebuild what changed since the last successful build:
     the newest `loaded_at` that build had seen is kept in `audit.runs.loaded_through`,
     where dbt reads it (macro `changes_since`; as a var it would make dbt re-parse
-    the project on every run). A failed build records nothing, so the next run
+    the project on every run). A failed build records no watermark, so the next run
     picks the same changes up again. An incremental table older
     than the release's columns fails the build with a hint to run a full refresh.
     Unchanged reference data is not rebuilt (`pipelines.dbt_selection`): each

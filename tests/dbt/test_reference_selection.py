@@ -36,7 +36,7 @@ def recorded_fingerprints(warehouse: Path) -> list[str | None]:
     return [fingerprint for (fingerprint,) in rows]
 
 
-def test_reference_data_is_rebuilt_only_when_the_project_changed(work: Path, generated: Path, built: Path):
+def test_reference_data_is_rebuilt_after_a_project_change_or_a_failed_build(work: Path, generated: Path, built: Path):
     warehouse = work / "reference.duckdb"
     shutil.copy(built, warehouse)
     assert recorded_fingerprints(warehouse) == [project_fingerprint()]
