@@ -67,12 +67,15 @@
 {%- endmacro %}
 
 {#- The person-months whose attributes this build (or a failed one since the
-    last success) rewrote in int_person_attributes_by_period, as a query. -#}
+    last success) rewrote in int_person_attributes_by_period, as a query; with
+    where the person lives now and where the worker mart last counted them. -#}
 {% macro changed_person_months() -%}
     select
         attributes.person_key,
         attributes.period,
-        attributes.moves_cells
+        attributes.moves_cells,
+        attributes.residence_region_code,
+        attributes.previous_residence_region_code
     from {{ ref('int_person_attributes_by_period') }} as attributes
     where {{ changed_since_last_build('attributes.loaded_through') }}
 {%- endmacro %}

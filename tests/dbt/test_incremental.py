@@ -15,6 +15,7 @@ from tests.conftest import deliver
 from tests.dbt.conftest import build
 
 TABLES = (
+    "staging.stg_platforms__gig_registrations",
     "staging.stg_platforms__income_records",
     "staging.stg_platforms__income_record_superseded_versions",
     "intermediate.int_income_person_platform_months",
@@ -131,6 +132,62 @@ def test_status_change_rebuilds_no_month_and_a_correction_only_the_persons_month
     full = work / "registration_full.duckdb"
     build(landing, full, full_refresh=True)
     assert differences(warehouse, full) == dict.fromkeys(TABLES, 0)
+
+
+def test_a_move_to_another_province_rebuilds_only_the_regions_it_left_and_joined(work: Path, generated: Path):
+    landing = work / "move_landing"
+    warehouse = work / "move.duckdb"
+    deliver_until(generated, landing, None)
+    build(landing, warehouse)
+    platform, registration = registration_update(warehouse)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    old_province = con.execute(
+        "SELECT province_code FROM ref.regions WHERE region_code = ?", [registration["residence_region_code"]]
+    ).fetchone()[0]
+    new_region, new_province = con.execute(
+        """SELECT region_code, province_code FROM ref.regions
+           WHERE region_level = 'county' AND province_code <> ? ORDER BY region_code LIMIT 1""",
+        [old_province],
+    ).fetchone()
+    con.close()
+    # a figure planted in a region the move does not touch, in a month it rebuilds: kept, not recomputed
+    con = duckdb.connect(str(warehouse))
+    planted = con.execute(
+        """UPDATE marts.flex_indicators_monthly SET active_jobs = active_jobs + 1000
+           WHERE region_level = 'province' AND age_cohort = 'ALL' AND gender = 'ALL'
+             AND region_code = (SELECT min(region_code) FROM marts.flex_indicators_monthly
+                                WHERE region_level = 'province' AND region_code NOT IN (?, ?))
+             AND period = (SELECT min(period) FROM intermediate.int_person_months
+                           WHERE person_key = ? AND is_registered)
+           RETURNING period, region_code""",
+        [old_province, new_province, registration["person_key"]],
+    ).fetchall()
+    con.close()
+    assert len(planted) == 1
+
+    moved = dict(registration, residence_region_code=new_region)
+    deliver(landing, "gig_registrations", [moved], platform=platform, day="2026-01-05", name="move")
+    build(landing, warehouse)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    whole = con.execute("SELECT count(*) FROM intermediate.int_periods_to_rebuild WHERE rebuilds_every_cell").fetchone()
+    provinces = con.execute(
+        """SELECT DISTINCT list(region_code ORDER BY region_code) FROM intermediate.int_regions_to_rebuild
+           WHERE region_level = 'province' GROUP BY period"""
+    ).fetchall()
+    countries = con.execute(
+        "SELECT count(*) FROM intermediate.int_regions_to_rebuild WHERE region_level = 'country'"
+    ).fetchone()
+    con.close()
+    assert whole == (0,)  # only the person moved: no month is rebuilt whole
+    assert provinces == [(sorted([old_province, new_province]),)]
+    assert countries == (len(rebuilt_periods(warehouse)),)
+
+    assert planted[0][0] in rebuilt_periods(warehouse)
+
+    full = work / "move_full.duckdb"
+    build(landing, full, full_refresh=True)
+    # everything else as a full refresh computes it; the planted row differs (once each way)
+    assert differences(warehouse, full) == {**dict.fromkeys(TABLES, 0), "marts.flex_indicators_monthly": 2}
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,10 @@
     recomputes the persons whose income or attributes changed), except in the
     month three before a newly loaded month, whose retention turns from unknown
     to known for everyone, and everywhere when a month before the loaded ones
-    arrives (it shifts every period_index): those are rebuilds_every_person. -#}
+    arrives (it shifts every period_index): those are rebuilds_every_person.
+    In a month rebuilt only because persons moved between cells, and where the
+    worker mart last counted each of them is known, only the cells of their
+    regions change (not rebuilds_every_cell; int_regions_to_rebuild). -#}
 -- depends_on: {{ ref('int_person_attributes_by_period') }}
 with
 
@@ -63,11 +66,18 @@ changed_person_months as (
 
 ),
 
+{#- A month in which only persons moved between cells, each from a known
+    region, changes only the cells of the regions they left and joined. #}
+
 of_changed_attributes as (
 
-    select distinct changed_person_months.period
+    select
+        changed_person_months.period,
+        max(case when changed_person_months.previous_residence_region_code is null then 1 else 0 end)
+            as previous_cell_unknown
     from changed_person_months
     where changed_person_months.moves_cells
+    group by changed_person_months.period
 
 ),
 
@@ -75,17 +85,20 @@ rebuild_reasons as (
 
     select
         period,
-        0 as rebuilds_every_person
+        0 as rebuilds_every_person,
+        1 as rebuilds_every_cell
     from from_changed_months
     union all
     select
         period,
-        1 as rebuilds_every_person
+        1 as rebuilds_every_person,
+        1 as rebuilds_every_cell
     from every_person_months
     union all
     select
         period,
-        0 as rebuilds_every_person
+        0 as rebuilds_every_person,
+        previous_cell_unknown as rebuilds_every_cell
     from of_changed_attributes
 
 ),
@@ -94,7 +107,8 @@ final as (
 
     select
         period,
-        max(rebuilds_every_person) = 1 as rebuilds_every_person
+        max(rebuilds_every_person) = 1 as rebuilds_every_person,
+        max(rebuilds_every_cell) = 1 as rebuilds_every_cell
     from rebuild_reasons
     group by period
 

@@ -107,7 +107,13 @@ newest as (
 
 {#- moves_cells: this row moves the person between the worker mart's cells (a
     new person-month, or a value the mart uses changed), or did so in a build
-    that failed before the mart was rebuilt. #}
+    that failed before the mart was rebuilt.
+    previous_residence_region_code: where the worker mart last counted the
+    person in this month, so that a month only a few persons moved in rebuilds
+    only their regions (int_regions_to_rebuild). Null when that is not known
+    for sure: a new person-month, a full build, a person not counted before,
+    or a row a failed build rewrote (the mart may hold either of its values);
+    such a month is rebuilt whole. #}
 
 changed as (
 
@@ -117,9 +123,14 @@ changed as (
             (
                 {{ cells_differ }}
                 or (kept.moves_cells and {{ changed_since_last_build('kept.loaded_through') }})
-            ) as moves_cells
+            ) as moves_cells,
+            case
+                when not (kept.moves_cells and {{ changed_since_last_build('kept.loaded_through') }})
+                    then kept.residence_region_code
+            end as previous_residence_region_code
         {% else %}
-            true as moves_cells
+            true as moves_cells,
+            {{ dbt.cast('null', api.Column.translate_type('string')) }} as previous_residence_region_code
         {% endif %}
 
     from newest

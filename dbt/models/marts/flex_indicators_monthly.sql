@@ -4,13 +4,17 @@
     Built one month at a time (each month's cells depend on that month's
     person-months only; the medians and percentiles hold every value of the
     month in memory): all months on a full refresh, int_periods_to_rebuild on
-    an incremental build (macros/materializations/incremental_by_period.sql). -#}
+    an incremental build (macros/materializations/incremental_by_period.sql),
+    and in a month only a few persons moved in, the cells of the regions of
+    int_regions_to_rebuild (a region's cells depend on its persons only). -#}
 -- depends_on: {{ ref('int_periods_to_rebuild') }}
+-- depends_on: {{ ref('int_regions_to_rebuild') }}
 -- depends_on: {{ ref('dim_period') }}
 {{ config(
     materialized='incremental_by_period',
     all_periods='dim_period',
     periods_to_rebuild='int_periods_to_rebuild',
+    regions_to_rebuild='int_regions_to_rebuild',
 ) }}
 
 with
@@ -74,6 +78,7 @@ aggregated as (
         {{ percentile_cont('income_cv', 0.5) }} as income_volatility
 
     from by_region
+    where {{ region_filter() }}
     group by grouping sets (
         (period, region_level, region_code, age_cohort, gender),
         (period, region_level, region_code, age_cohort),
