@@ -1,7 +1,17 @@
 {#- Newest version per natural key: the newest updated_at wins, ties go to the later delivery.
     A table, not a view: the person attributes, the data-quality tables and ten
-    tests read it, and as a view each of them would rank every version again. -#}
-{{ config(materialized='table') }}
+    tests read it, and as a view each of them would rank every version again.
+    Incremental: raw registrations are append-only, so a build after new loads
+    ranks again only the registrations those loads delivered a version of (all
+    their versions, as a late-delivered older version must not win) and replaces
+    their rows; ranking all 1.3M versions at national scale cost every daily
+    build ~6 s. -#}
+-- depends_on: {{ ref('stg_audit__load_ledger') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['platform_id', 'registration_id'],
+) }}
 
 with
 
@@ -10,6 +20,34 @@ source as (
     select * from {{ source('platforms', 'gig_registrations') }}
 
 ),
+
+{% if is_incremental() %}
+
+    delivered_registrations as (
+
+        select distinct
+            delivered.platform_id,
+            delivered.registration_id
+        from source as delivered
+        where delivered.load_id in (
+            select ledger.load_id from {{ ref('stg_audit__load_ledger') }} as ledger
+            where {{ changed_since_last_build('ledger.loaded_at') }}
+        )
+
+    ),
+
+    in_scope as (
+
+        select source.*
+        from source
+        inner join delivered_registrations as delivered
+            on
+                source.platform_id = delivered.platform_id
+                and source.registration_id = delivered.registration_id
+
+    ),
+
+{% endif %}
 
 renamed as (
 
@@ -35,7 +73,7 @@ renamed as (
             order by updated_at desc, delivery_date desc, file_path desc, source_row desc
         ) as version_rank
 
-    from source
+    from {{ 'in_scope' if is_incremental() else 'source' }}
 
 )
 
