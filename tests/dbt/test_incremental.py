@@ -181,7 +181,6 @@ def test_a_move_to_another_province_rebuilds_only_the_regions_it_left_and_joined
     assert whole == (0,)  # only the person moved: no month is rebuilt whole
     assert provinces == [(sorted([old_province, new_province]),)]
     assert countries == (len(rebuilt_periods(warehouse)),)
-
     assert planted[0][0] in rebuilt_periods(warehouse)
 
     full = work / "move_full.duckdb"
