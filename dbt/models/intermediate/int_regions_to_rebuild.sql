@@ -22,19 +22,26 @@ changed_person_months as (
 
 ),
 
+movers as (
+
+    select changed_person_months.*
+    from changed_person_months
+    inner join partial_months on changed_person_months.period = partial_months.period
+    where changed_person_months.moves_cells
+
+),
+
 moved_residences as (
 
     select
-        changed_person_months.period,
-        changed_person_months.previous_residence_region_code as residence_region_code
-    from changed_person_months
-    where changed_person_months.moves_cells
+        period,
+        previous_residence_region_code as residence_region_code
+    from movers
     union
     select
-        changed_person_months.period,
-        changed_person_months.residence_region_code
-    from changed_person_months
-    where changed_person_months.moves_cells
+        period,
+        residence_region_code
+    from movers
 
 ),
 
@@ -47,7 +54,6 @@ residences as (
         regions.prefecture_code,
         regions.macro_region
     from moved_residences
-    inner join partial_months on moved_residences.period = partial_months.period
     inner join {{ ref('regions') }} as regions on moved_residences.residence_region_code = regions.region_code
 
 ),
