@@ -1,4 +1,4 @@
-"""What one `dbt build` of the pipeline selects: every node, or every node but unchanged reference data.
+"""What one `dbt build` of the pipeline selects: every node, every node but unchanged reference data, or none.
 
 The reference nodes (tag `reference`: the seeds in `ref` and the dimensions built
 from nothing else) change only when the dbt project changes; deliveries never
@@ -15,6 +15,13 @@ before the fingerprint, a failed last build, or any change to a seed, model, mac
 or setting builds everything. The tests that tie data to reference tables
 (relationships) still run: with `--indirect-selection cautious` dbt leaves out only
 the tests whose parents are all left out.
+
+And a build with nothing to do is not run at all: when, on top of that, no load
+reached the ledger since that build's watermark (`loaded_through`), every model
+would compute the tables it already holds (no model reads the clock: their output
+is a function of the loaded data and the project) and every test would check them
+again. dbt's cost per node made such a build ~50 s at national scale, most of a run
+that brings nothing new (a scheduled run on a day without deliveries, a re-run).
 """
 
 from __future__ import annotations
@@ -59,10 +66,16 @@ def reference_is_current(con: duckdb.DuckDBPyConnection, fingerprint: str) -> bo
     return newest == (fingerprint, True)
 
 
-def build_args(full_refresh: bool, reference_built: bool) -> list[str]:
-    """The `dbt build` arguments; `reference_built`: the warehouse's reference nodes match this project."""
+def build_args(full_refresh: bool, reference_built: bool, new_loads: bool) -> list[str] | None:
+    """The `dbt build` arguments, or None when there is nothing to build.
+
+    `reference_built`: the newest build ran this project and succeeded;
+    `new_loads`: a load reached the ledger after that build's watermark.
+    """
     if full_refresh:
         return ["build", "--exclude", NOT_ON_DATA, "--full-refresh"]
+    if reference_built and not new_loads:
+        return None
     if reference_built:
         return ["build", "--exclude", f"{NOT_ON_DATA} {REFERENCE_SELECTOR}", "--indirect-selection", "cautious"]
     return ["build", "--exclude", NOT_ON_DATA]

@@ -107,8 +107,9 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
     the project on every run). A failed build records no watermark, so the next run
     picks the same changes up again. An incremental table older
     than the release's columns fails the build with a hint to run a full refresh.
-    Unchanged reference data is not rebuilt (`pipelines.dbt_selection`): each
-    build records the fingerprint of the project it runs before it starts.
+    Unchanged reference data is not rebuilt, and nothing at all when no load came
+    since a build of this project (`pipelines.dbt_selection`): each build records
+    the fingerprint of the project it runs before it starts.
     """
     from pipelines.dbt_runner import DbtError, run_dbt
 
@@ -127,8 +128,10 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
             )
         finally:
             con.close()
+        args = build_args(full_refresh, reference_built, new_loads=through is not None and through != since)
         try:
-            run_dbt(build_args(full_refresh, reference_built), path)
+            if args is not None:
+                run_dbt(args, path)
         except DbtError as exc:
             if "out of sync" not in str(exc):
                 raise
@@ -139,7 +142,12 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
             con.execute(f"UPDATE {Schema.AUDIT}.runs SET loaded_through = ? WHERE run_id = ?", [through, run_id])
         finally:
             con.close()
-    return {"run_id": run_id, "full_refresh": full_refresh, "changes_since": since.isoformat() if since else None}
+    return {
+        "run_id": run_id,
+        "full_refresh": full_refresh,
+        "changes_since": since.isoformat() if since else None,
+        "built": args is not None,
+    }
 
 
 def check_marts(warehouse: str, run_id: str) -> dict:

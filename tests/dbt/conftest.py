@@ -3,22 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines import tasks
-from pipelines.contract import SOURCES
+from pipelines.contract import SOURCES, column_names
 from pipelines.generate import generate_landing
 
 
-def build(landing: Path, warehouse: Path, full_refresh: bool = False) -> None:
+def build(landing: Path, warehouse: Path, full_refresh: bool = False) -> dict:
     """Ingest everything new and build the dbt project, as `flexemp run` does minus Airflow."""
     run_id = tasks.prepare_run(str(landing), str(warehouse))
     for source in SOURCES:
         tasks.ingest(source, str(landing), str(warehouse), run_id)
-    tasks.transform(str(warehouse), run_id, full_refresh=full_refresh)
+    outcome = tasks.transform(str(warehouse), run_id, full_refresh=full_refresh)
     tasks.finish_run(str(warehouse), run_id, "succeeded")
+    return outcome
+
+
+def registration_update(warehouse: Path, **changes: str) -> tuple[str, dict[str, str]]:
+    """A later version of the only registration of a person with income in 3+ months, as a platform delivers it."""
+    names = column_names("gig_registrations")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    row = con.execute(
+        f"""SELECT {", ".join(names)} FROM staging.stg_platforms__gig_registrations
+            WHERE status = 'active'
+              AND person_key IN (SELECT person_key FROM intermediate.int_person_months WHERE is_registered
+                                 GROUP BY person_key HAVING count(*) >= 3)
+              AND person_key IN (SELECT person_key FROM staging.stg_platforms__gig_registrations
+                                 GROUP BY person_key HAVING count(*) = 1)
+            ORDER BY registration_id LIMIT 1"""
+    ).fetchone()
+    con.close()
+    delivered = {name: as_delivered(value) for name, value in zip(names, row, strict=True)}
+    delivered.update(updated_at="2026-01-05T08:00:00+08:00", **changes)
+    return delivered["platform_id"], delivered
+
+
+def as_delivered(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipelines.contract import column_names
 from pipelines.dbt_runner import DbtError
 from tests.conftest import deliver
-from tests.dbt.conftest import build
+from tests.dbt.conftest import build, registration_update
 
 TABLES = (
     "staging.stg_platforms__gig_registrations",
@@ -65,35 +63,6 @@ def test_incremental_equals_full_refresh_with_late_corrections(work: Path, gener
     assert differences(incremental, full) == dict.fromkeys(TABLES, 0)
     con = duckdb.connect(str(full), read_only=True)
     assert con.execute("SELECT count(*) FROM marts.flex_indicators_monthly").fetchone()[0] > 100
-
-
-def registration_update(warehouse: Path, **changes: str) -> tuple[str, dict[str, str]]:
-    """A later version of the only registration of a person with income in 3+ months, as a platform delivers it."""
-    names = column_names("gig_registrations")
-    con = duckdb.connect(str(warehouse), read_only=True)
-    row = con.execute(
-        f"""SELECT {", ".join(names)} FROM staging.stg_platforms__gig_registrations
-            WHERE status = 'active'
-              AND person_key IN (SELECT person_key FROM intermediate.int_person_months WHERE is_registered
-                                 GROUP BY person_key HAVING count(*) >= 3)
-              AND person_key IN (SELECT person_key FROM staging.stg_platforms__gig_registrations
-                                 GROUP BY person_key HAVING count(*) = 1)
-            ORDER BY registration_id LIMIT 1"""
-    ).fetchone()
-    con.close()
-    delivered = {name: as_delivered(value) for name, value in zip(names, row, strict=True)}
-    delivered.update(updated_at="2026-01-05T08:00:00+08:00", **changes)
-    return delivered["platform_id"], delivered
-
-
-def as_delivered(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def rebuilt_periods(warehouse: Path) -> list[str]:

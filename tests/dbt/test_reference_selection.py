@@ -1,16 +1,19 @@
-"""An incremental build leaves out unchanged reference data, and only that (pipelines.dbt_selection)."""
+"""An incremental build leaves out unchanged reference data, and only that; with nothing new, everything
+(pipelines.dbt_selection)."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from pipelines.dbt_runner import dbt_paths
 from pipelines.dbt_selection import project_fingerprint
-from tests.dbt.conftest import build
+from tests.conftest import deliver
+from tests.dbt.conftest import build, registration_update
 
 TIES_DATA_TO_REFERENCE = (
     "test.flexemp.relationships_stg_platforms__gig_registrations_residence_region_code__region_code__ref_regions_"
@@ -27,21 +30,44 @@ def last_build_nodes() -> set[str]:
     }
 
 
-def recorded_fingerprints(warehouse: Path) -> list[str | None]:
+def recorded_builds(warehouse: Path) -> list[tuple[str | None, datetime | None]]:
+    """(dbt_project_fingerprint, loaded_through) of every run, oldest first."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        rows = con.execute("SELECT dbt_project_fingerprint FROM audit.runs ORDER BY started_at").fetchall()
+        query = "SELECT dbt_project_fingerprint, loaded_through FROM audit.runs ORDER BY started_at"
+        return con.execute(query).fetchall()
     finally:
         con.close()
-    return [fingerprint for (fingerprint,) in rows]
+
+
+def test_a_run_with_nothing_new_builds_nothing(work: Path, generated: Path, built: Path):
+    warehouse = work / "nothing_new.duckdb"
+    shutil.copy(built, warehouse)
+    results = dbt_paths()["target"] / "run_results.json"
+    results.unlink(missing_ok=True)
+
+    assert build(generated, warehouse)["built"] is False  # every file already loaded, same project
+    assert not results.exists()  # dbt was not invoked
+    first, again = recorded_builds(warehouse)
+    assert again == first  # the same project over the same loads: the next build starts where the last did
+
+    landing = work / "nothing_new_landing"
+    platform, suspended = registration_update(warehouse, status="suspended")
+    deliver(landing, "gig_registrations", [suspended], platform=platform, day="2026-01-05", name="status")
+    assert build(landing, warehouse)["built"] is True
+    assert "model.flexemp.stg_platforms__gig_registrations" in last_build_nodes()
+    assert recorded_builds(warehouse)[-1][1] > first[1]
 
 
 def test_reference_data_is_rebuilt_after_a_project_change_or_a_failed_build(work: Path, generated: Path, built: Path):
     warehouse = work / "reference.duckdb"
     shutil.copy(built, warehouse)
-    assert recorded_fingerprints(warehouse) == [project_fingerprint()]
+    assert [fingerprint for fingerprint, _ in recorded_builds(warehouse)] == [project_fingerprint()]
 
-    build(generated, warehouse)  # nothing new, same project
+    landing = work / "reference_landing"  # one new delivery, same project
+    platform, suspended = registration_update(warehouse, status="suspended")
+    deliver(landing, "gig_registrations", [suspended], platform=platform, day="2026-01-05", name="status")
+    build(landing, warehouse)
     skipped = last_build_nodes()
     assert not {node for node in skipped if node.startswith("seed.")}
     assert "model.flexemp.dim_region" not in skipped
@@ -55,7 +81,7 @@ def test_reference_data_is_rebuilt_after_a_project_change_or_a_failed_build(work
         con = duckdb.connect(str(warehouse))
         con.execute(f"UPDATE audit.runs {change}")
         con.close()
-        build(generated, warehouse)
+        build(landing, warehouse)  # nothing new, yet everything is built
         rebuilt = last_build_nodes()
         assert {"seed.flexemp.regions", "model.flexemp.dim_region", "model.flexemp.dim_platform"} <= rebuilt, change
-        assert recorded_fingerprints(warehouse)[-1] == project_fingerprint()
+        assert recorded_builds(warehouse)[-1][0] == project_fingerprint()
