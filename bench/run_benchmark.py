@@ -14,7 +14,7 @@ Steps, one size:
   (d) the pipeline (bench/_pipeline_child.py): `run_pipeline`, as `flexemp run --full-refresh`
       calls it, on a fresh warehouse, timed per stage;
   (e) the held-out day moved back, and the pipeline again on the same warehouse (the increment);
-  (f) the pipeline once more with nothing new delivered: the fixed cost every scheduled run pays;
+  (f) the pipeline once more with nothing new delivered: what every scheduled run pays;
   (g) the warehouse size (file + .wal);
   (h) a table and a JSON of seconds, rows/s, peak RSS and the ratios against the targets.
 Each of (c) to (f) runs in its own process; a sampler thread here sums the resident
@@ -403,6 +403,8 @@ def run_pipeline_step(paths: SizePaths, name: str, full_refresh: bool) -> dict[s
     """Steps (d) and (e): one `run_pipeline` in its own process, with per-stage timings and memory."""
     out = paths.base / f"{name}.json"
     out.unlink(missing_ok=True)
+    dbt_results = paths.work / "dbt" / "target" / "run_results.json"  # pipelines.dbt_runner.dbt_paths()
+    dbt_results.unlink(missing_ok=True)
     cmd = pipeline_child_cmd(paths, out, "--hash-pass", *(["--full-refresh"] if full_refresh else []))
     log = paths.base / f"{name}.log"
     measured = run_measured(cmd, child_env(paths), log)
@@ -411,7 +413,24 @@ def run_pipeline_step(paths: SizePaths, name: str, full_refresh: bool) -> dict[s
     child = json.loads(out.read_text(encoding="utf-8"))
     if child.get("status") != "succeeded":
         raise BenchmarkError(f"the pipeline ({name}) failed: {child.get('error')}\n{_tail(log)}")
-    return summarise_run(child, measured, warehouse_bytes(paths.warehouse))
+    summary = summarise_run(child, measured, warehouse_bytes(paths.warehouse))
+    summary["dbt_slowest_nodes"] = slowest_dbt_nodes(dbt_results, paths.base / f"{name}.dbt_run_results.json")
+    return summary
+
+
+def slowest_dbt_nodes(results: Path, keep: Path, count: int = 12) -> list[dict[str, Any]]:
+    """The profile behind the run's dbt seconds: its slowest nodes, and dbt's run_results.json kept as `keep`.
+
+    dbt writes run_results.json into the same target folder on every build, so the
+    next run would overwrite it. A run that built nothing (no new loads) has none.
+    """
+    keep.unlink(missing_ok=True)
+    if not results.exists():
+        return []
+    shutil.copy(results, keep)
+    nodes = json.loads(results.read_text(encoding="utf-8"))["results"]
+    nodes.sort(key=lambda node: node["execution_time"], reverse=True)
+    return [{"node": node["unique_id"], "seconds": node["execution_time"]} for node in nodes[:count]]
 
 
 def _task(child: dict[str, Any], dag_id: str, task_id: str) -> dict[str, Any] | None:
@@ -676,6 +695,11 @@ def print_size(result: dict[str, Any]) -> None:
         style="dim",
         highlight=False,
     )
+    slowest = ", ".join(
+        f"{node['node'].split('.')[-1]} {node['seconds']:.1f}" for node in inc.get("dbt_slowest_nodes", [])[:6]
+    )
+    if slowest:
+        console.print(f"Slowest dbt nodes of the increment (s): {slowest}.", style="dim", highlight=False)
     if not TYPICAL_DAY[0] <= held["rows_vs_mean_day"] <= TYPICAL_DAY[1]:
         console.print(
             f"Note: no delivery day is typical; the increment is the newest day, {held['rows_vs_mean_day']:.1f}x "
@@ -697,7 +721,7 @@ def print_targets(result: dict[str, Any]) -> None:
     console.print(table)
     console.print(
         f"A run with no new data took {result['ratios']['no_change_vs_full_refresh']:.0%} of the full refresh: "
-        "the fixed cost any daily run pays (not a target).",
+        "what any scheduled run pays, deliveries or not; it builds nothing in dbt (not a target).",
         highlight=False,
     )
 
