@@ -696,7 +696,7 @@ def print_size(result: dict[str, Any]) -> None:
         highlight=False,
     )
     slowest = ", ".join(
-        f"{node['node'].split('.')[-1]} {node['seconds']:.1f}" for node in inc.get("dbt_slowest_nodes", [])[:6]
+        f"{node['node'].split('.')[2][:60]} {node['seconds']:.1f}" for node in inc.get("dbt_slowest_nodes", [])[:6]
     )
     if slowest:
         console.print(f"Slowest dbt nodes of the increment (s): {slowest}.", style="dim", highlight=False)
