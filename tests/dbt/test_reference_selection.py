@@ -1,5 +1,5 @@
-"""An incremental build leaves out unchanged reference data, and only that; with nothing new, everything
-(pipelines.dbt_selection)."""
+"""An incremental build leaves out unchanged reference data, and only that; with nothing new loaded,
+no build runs at all (pipelines.dbt_selection)."""
 
 from __future__ import annotations
 

@@ -87,6 +87,16 @@ periods as (
 
     ),
 
+    {#- The persons whose rows are recomputed in any month: income or attributes changed. #}
+
+    recomputed_persons as (
+
+        select changed_person_months.person_key from changed_person_months
+        union
+        select income_persons.person_key from income_persons
+
+    ),
+
 {% endif %}
 
 {#- The rows whose windows are computed; an incremental build filters them
@@ -100,8 +110,7 @@ scoped_panel as (
     {% if is_incremental() %}
         where
             period in (select window_periods.period from window_periods)
-            or person_key in (select changed_person_months.person_key from changed_person_months)
-            or person_key in (select income_persons.person_key from income_persons)
+            or person_key in (select recomputed_persons.person_key from recomputed_persons)
     {% endif %}
 
 ),
@@ -109,7 +118,7 @@ scoped_panel as (
 {#- These two read the model, not the panel CTEs: more references to a CTE
     would make DuckDB materialise it. An incremental build needs the first
     active month of the persons in scope only: every person when some month is
-    rebuilt for everyone, else the changed persons. #}
+    rebuilt for everyone, else the recomputed persons. #}
 
 first_active_periods as (
 
@@ -122,8 +131,7 @@ first_active_periods as (
         {% if is_incremental() %}
             and (
                 exists (select 1 from window_periods)
-                or person_key in (select changed_person_months.person_key from changed_person_months)
-                or person_key in (select income_persons.person_key from income_persons)
+                or person_key in (select recomputed_persons.person_key from recomputed_persons)
             )
         {% endif %}
     group by person_key
