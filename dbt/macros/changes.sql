@@ -47,6 +47,33 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Every version of the records that the loads since the last build delivered a
+    version of, as a query: what an incremental staging model ranks again. All
+    their versions, not only the new ones: a late-delivered older version must
+    not win. `relation` is a raw, append-only table; `key_columns` its natural
+    key. The model declares its dependency on stg_audit__load_ledger. -#}
+{% macro versions_of_delivered_records(relation, key_columns) -%}
+    select versions.*
+    from {{ relation }} as versions
+    inner join (
+        select distinct
+            {{ key_columns | join(', ') }}
+        from {{ relation }}
+        where load_id in (
+            select ledger.load_id from {{ ref('stg_audit__load_ledger') }} as ledger
+            where {{ changed_since_last_build('ledger.loaded_at') }}
+        )
+    ) as delivered
+        on {{ join_on_columns('versions', 'delivered', key_columns) }}
+{%- endmacro %}
+
+{#- Equality of two relations' `columns`, as a join condition. -#}
+{% macro join_on_columns(left, right, columns) -%}
+    {%- for column in columns -%}
+        {{ " and " if not loop.first }}{{ left }}.{{ column }} = {{ right }}.{{ column }}
+    {%- endfor -%}
+{%- endmacro %}
+
 {#- A condition on a row's person and month: true when the loads since the last
     build changed that person's income in that month (int_changes_since_last_build,
     income_person_month). A build without a watermark changed everything, so every

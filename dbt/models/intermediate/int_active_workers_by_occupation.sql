@@ -29,42 +29,9 @@ active_workers as (
 {# Each worker once at each region level that contains their residence. #}
 workers_by_region as (
 
-    select
-        period,
-        'country' as region_level,
-        'CN' as region_code,
-        occupation_code
-    from active_workers
-
-    union all
-
-    select
-        period,
-        'macro_region' as region_level,
-        macro_region as region_code,
-        occupation_code
-    from active_workers
-    where macro_region is not null
-
-    union all
-
-    select
-        period,
-        'province' as region_level,
-        residence_province_code as region_code,
-        occupation_code
-    from active_workers
-    where residence_province_code is not null
-
-    union all
-
-    select
-        period,
-        'prefecture' as region_level,
-        residence_prefecture_code as region_code,
-        occupation_code
-    from active_workers
-    where residence_prefecture_code is not null
+    {{ rows_at_every_region_level(
+        'active_workers', province='residence_province_code', prefecture='residence_prefecture_code'
+    ) }}
 
 ),
 

@@ -2,8 +2,9 @@
     months int_periods_to_rebuild does not rebuild whole (not
     rebuilds_every_cell): there only persons moved between cells, so only the
     cells of the regions they left and joined change, at every level up to the
-    country (the same roll-up as int_person_months). A month with few movers
-    then costs the country's cells and a few regions' instead of every cell.
+    country (the marts' roll-up, rows_at_every_region_level). A month with few
+    movers then costs the country's cells and a few regions' instead of every
+    cell.
     One row per month and region. -#}
 -- depends_on: {{ ref('int_person_attributes_by_period') }}
 with
@@ -49,7 +50,6 @@ residences as (
 
     select
         moved_residences.period,
-        regions.region_level,
         regions.province_code,
         regions.prefecture_code,
         regions.macro_region
@@ -60,30 +60,7 @@ residences as (
 
 by_level as (
 
-    select
-        period,
-        'country' as region_level,
-        'CN' as region_code
-    from residences
-    union all
-    select
-        period,
-        'macro_region' as region_level,
-        macro_region as region_code
-    from residences
-    union all
-    select
-        period,
-        'province' as region_level,
-        province_code as region_code
-    from residences
-    union all
-    select
-        period,
-        'prefecture' as region_level,
-        prefecture_code as region_code
-    from residences
-    where region_level <> 'province'
+    {{ rows_at_every_region_level('residences') }}
 
 ),
 
@@ -94,7 +71,6 @@ final as (
         region_level,
         region_code
     from by_level
-    where region_code is not null
 
 )
 

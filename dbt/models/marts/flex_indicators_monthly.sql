@@ -33,21 +33,9 @@ active_persons as (
 
 by_region as (
 
-    {% set levels = [
-        ('country', "'CN'"),
-        ('macro_region', 'macro_region'),
-        ('province', 'residence_province_code'),
-        ('prefecture', 'residence_prefecture_code'),
-    ] %}
-    {% for level, code in levels %}
-        select
-            '{{ level }}' as region_level,
-            {{ code }} as region_code,
-            active_persons.*
-        from active_persons
-        {% if level == 'prefecture' %}where residence_prefecture_code is not null{% endif %}
-        {{ "union all" if not loop.last }}
-    {% endfor %}
+    {{ rows_at_every_region_level(
+        'active_persons', province='residence_province_code', prefecture='residence_prefecture_code'
+    ) }}
 
 ),
 

@@ -19,40 +19,10 @@ active_workers as (
 
 ),
 
-{# Each spell once at each region level that contains its place of work; a
-    province-level place of work has no prefecture. #}
+{# Each spell once at each region level that contains its place of work. #}
 spells_by_region as (
 
-    select
-        'country' as region_level,
-        'CN' as region_code,
-        spells.*
-    from spells
-
-    union all
-
-    select
-        'macro_region' as region_level,
-        macro_region as region_code,
-        spells.*
-    from spells
-
-    union all
-
-    select
-        'province' as region_level,
-        province_code as region_code,
-        spells.*
-    from spells
-
-    union all
-
-    select
-        'prefecture' as region_level,
-        prefecture_code as region_code,
-        spells.*
-    from spells
-    where prefecture_code is not null
+    {{ rows_at_every_region_level('spells') }}
 
 ),
 

@@ -23,27 +23,9 @@ source as (
 
 {% if is_incremental() %}
 
-    delivered_registrations as (
-
-        select distinct
-            delivered.platform_id,
-            delivered.registration_id
-        from source as delivered
-        where delivered.load_id in (
-            select ledger.load_id from {{ ref('stg_audit__load_ledger') }} as ledger
-            where {{ changed_since_last_build('ledger.loaded_at') }}
-        )
-
-    ),
-
     in_scope as (
 
-        select source.*
-        from source
-        inner join delivered_registrations as delivered
-            on
-                source.platform_id = delivered.platform_id
-                and source.registration_id = delivered.registration_id
+        {{ versions_of_delivered_records('source', ['platform_id', 'registration_id']) }}
 
     ),
 

@@ -22,25 +22,9 @@ with
 
 {% if is_incremental() %}
 
-    delivered_records as (
-
-        select distinct
-            delivered.platform_id,
-            delivered.record_id
-        from {{ source('platforms', 'income_records') }} as delivered
-        where delivered.load_id in (
-            select ledger.load_id from {{ ref('stg_audit__load_ledger') }} as ledger
-            where {{ changed_since_last_build('ledger.loaded_at') }}
-        )
-
-    ),
-
     in_scope as (
 
-        select income.*
-        from {{ source('platforms', 'income_records') }} as income
-        inner join delivered_records as delivered
-            on income.platform_id = delivered.platform_id and income.record_id = delivered.record_id
+        {{ versions_of_delivered_records(source('platforms', 'income_records'), ['platform_id', 'record_id']) }}
 
     ),
 
