@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,12 @@ def main() -> None:
     parser.add_argument("--full-refresh", action="store_true")
     parser.add_argument("--hash-pass", action="store_true", help="time discovery + hashing apart, before the run")
     parser.add_argument("--prepare-only", action="store_true", help="only migrate Airflow's metadata DB (warm-up)")
+    parser.add_argument("--keep-dbt-results", type=Path, help="copy the run's dbt run_results.json here, if it built")
     args = parser.parse_args()
     process_start = time.time()
 
     from pipelines import orchestration
+    from pipelines.dbt_runner import dbt_paths
 
     if args.prepare_only:
         # One-time costs a deployed pipeline has already paid before its daily run: Airflow's metadata DB
@@ -150,6 +153,8 @@ def main() -> None:
             result["dags"][dag_id] = {"tasks": task_times(dag_id)}
 
     orchestration.run_dag = timed_run_dag  # run_pipeline looks it up in the module at call time
+    dbt_results = dbt_paths()["target"] / "run_results.json"
+    dbt_results.unlink(missing_ok=True)  # an earlier build's: a run that builds nothing writes none
     clock = StageClock()
     started = time.time()
     result["run_start"] = started
@@ -165,6 +170,8 @@ def main() -> None:
         result["run_end"] = time.time()
         result["run_seconds"] = result["run_end"] - started
         result["stages"] = clock.stages
+        if args.keep_dbt_results and dbt_results.exists():
+            shutil.copy(dbt_results, args.keep_dbt_results)
     if summary is not None:
         result["run_id"] = summary.run_id
         result["sources"] = {

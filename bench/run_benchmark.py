@@ -403,9 +403,10 @@ def run_pipeline_step(paths: SizePaths, name: str, full_refresh: bool) -> dict[s
     """Steps (d) and (e): one `run_pipeline` in its own process, with per-stage timings and memory."""
     out = paths.base / f"{name}.json"
     out.unlink(missing_ok=True)
-    dbt_results = paths.work / "dbt" / "target" / "run_results.json"  # pipelines.dbt_runner.dbt_paths()
+    dbt_results = paths.base / f"{name}.dbt_run_results.json"
     dbt_results.unlink(missing_ok=True)
-    cmd = pipeline_child_cmd(paths, out, "--hash-pass", *(["--full-refresh"] if full_refresh else []))
+    flags = ["--hash-pass", "--keep-dbt-results", str(dbt_results), *(["--full-refresh"] if full_refresh else [])]
+    cmd = pipeline_child_cmd(paths, out, *flags)
     log = paths.base / f"{name}.log"
     measured = run_measured(cmd, child_env(paths), log)
     if not out.exists():
@@ -414,20 +415,14 @@ def run_pipeline_step(paths: SizePaths, name: str, full_refresh: bool) -> dict[s
     if child.get("status") != "succeeded":
         raise BenchmarkError(f"the pipeline ({name}) failed: {child.get('error')}\n{_tail(log)}")
     summary = summarise_run(child, measured, warehouse_bytes(paths.warehouse))
-    summary["dbt_slowest_nodes"] = slowest_dbt_nodes(dbt_results, paths.base / f"{name}.dbt_run_results.json")
+    summary["dbt_slowest_nodes"] = slowest_dbt_nodes(dbt_results)
     return summary
 
 
-def slowest_dbt_nodes(results: Path, keep: Path, count: int = 12) -> list[dict[str, Any]]:
-    """The profile behind the run's dbt seconds: its slowest nodes, and dbt's run_results.json kept as `keep`.
-
-    dbt writes run_results.json into the same target folder on every build, so the
-    next run would overwrite it. A run that built nothing (no new loads) has none.
-    """
-    keep.unlink(missing_ok=True)
+def slowest_dbt_nodes(results: Path, count: int = 12) -> list[dict[str, Any]]:
+    """The profile behind the run's dbt seconds: its slowest nodes (none when the run built nothing)."""
     if not results.exists():
         return []
-    shutil.copy(results, keep)
     nodes = json.loads(results.read_text(encoding="utf-8"))["results"]
     nodes.sort(key=lambda node: node["execution_time"], reverse=True)
     return [{"node": node["unique_id"], "seconds": node["execution_time"]} for node in nodes[:count]]
