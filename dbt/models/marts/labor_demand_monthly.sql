@@ -7,9 +7,27 @@
     some periods rebuilds exactly those periods. -#}
 with
 
+{# The place of work by its region levels; the spell's own region_code would
+    collide with the cells' region_code. #}
 spells as (
 
-    select * from {{ ref('int_job_posting_months') }}
+    select
+        period,
+        occupation_code,
+        macro_region,
+        province_code,
+        prefecture_code,
+        employer_id,
+        is_new,
+        is_closed_in_month,
+        headcount,
+        offered_monthly_wage,
+        age_max,
+        gender_requirement,
+        is_remote,
+        days_to_close
+
+    from {{ ref('int_job_posting_months') }}
 
 ),
 
