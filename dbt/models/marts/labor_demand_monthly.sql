@@ -5,6 +5,11 @@
     exists when it has at least one open posting (a new posting is open too).
     Each measure is a function of one month's spells, so filtering `spells` to
     some periods rebuilds exactly those periods. -#}
+{#- What the measures read from each spell. -#}
+{% set spell_measures = [
+    'employer_id', 'is_new', 'is_closed_in_month', 'headcount', 'offered_monthly_wage',
+    'age_max', 'gender_requirement', 'is_remote', 'days_to_close',
+] %}
 with
 
 {# The place of work by its region levels; the spell's own region_code would
@@ -17,15 +22,7 @@ spells as (
         macro_region,
         province_code,
         prefecture_code,
-        employer_id,
-        is_new,
-        is_closed_in_month,
-        headcount,
-        offered_monthly_wage,
-        age_max,
-        gender_requirement,
-        is_remote,
-        days_to_close
+        {{ spell_measures | join(', ') }}
 
     from {{ ref('int_job_posting_months') }}
 
@@ -52,15 +49,7 @@ spells_by_cell as (
         region_level,
         region_code,
         occupation_code,
-        employer_id,
-        is_new,
-        is_closed_in_month,
-        headcount,
-        offered_monthly_wage,
-        age_max,
-        gender_requirement,
-        is_remote,
-        days_to_close
+        {{ spell_measures | join(', ') }}
     from spells_by_region
 
     union all
@@ -70,15 +59,7 @@ spells_by_cell as (
         region_level,
         region_code,
         'ALL' as occupation_code,
-        employer_id,
-        is_new,
-        is_closed_in_month,
-        headcount,
-        offered_monthly_wage,
-        age_max,
-        gender_requirement,
-        is_remote,
-        days_to_close
+        {{ spell_measures | join(', ') }}
     from spells_by_region
 
 ),
