@@ -235,13 +235,14 @@ def _rank_test(rel: np.ndarray, cell: np.ndarray, coef: np.ndarray, derivable: n
     return block.shape
 
 
-def _reduced_echelon(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _reduced_echelon(matrix: np.ndarray, pivot_columns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Reduced row echelon form of an integer matrix modulo PRIME, and the pivot row of each column (-1: none).
 
     Gauss-Jordan with a sparse pivot order: columns by how few rows they touch,
     in each the remaining row with the fewest non-zeros. Each step updates only
     the rows holding the pivot column and only on the pivot row's support, so the
-    cost follows the (small) fill-in, not the matrix size.
+    cost follows the (small) fill-in, not the matrix size. Only the first
+    `pivot_columns` columns take pivots (the others are right-hand sides).
     """
     reduced = matrix.astype(np.int64)
     outside = (reduced < 0) | (reduced >= PRIME)
@@ -251,7 +252,7 @@ def _reduced_echelon(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     row_nonzeros = np.count_nonzero(reduced, axis=1)
     unused = np.ones(n_rows, dtype=bool)
     pivot_row = np.full(n_cols, -1, dtype=np.int64)
-    for col in np.argsort(np.count_nonzero(reduced, axis=0), kind="stable"):
+    for col in np.argsort(np.count_nonzero(reduced[:, :pivot_columns], axis=0), kind="stable"):
         holding = np.flatnonzero(reduced[:, col])
         candidates = holding[unused[holding]]
         if not candidates.size:
@@ -270,6 +271,63 @@ def _reduced_echelon(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         unused[row] = False
         pivot_row[col] = row
     return reduced, pivot_row
+
+
+def derivations(
+    constraints: Constraints, unpublished: np.ndarray, cells: np.ndarray, rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One exact derivation of each given (derivable) cell: the published cells it combines.
+
+    On the leaf side, cell s is derived by coefficients y over the published cells
+    that cover unknown leaves, with `y N_P = N_s` on those leaves; what the
+    combination then differs from `N_s` by lies on published leaves, whose values
+    it subtracts. The cells with a non-zero y and those leaves are the published
+    figures the derivation uses; suppressing one of them breaks it. The system is
+    solved by the same elimination, with rows and columns in the cells' canonical
+    order (`rank`, by key), so the derivation found does not depend on the order
+    of the mart's rows. Returns (cell, published cell) pairs; a cell that is not
+    derivable has none. Needs the cover.
+    """
+    assert constraints.cover_cell is not None and constraints.cover_leaf is not None
+    keep = unpublished[constraints.cover_leaf]
+    cell, leaf = constraints.cover_cell[keep], constraints.cover_leaf[keep]
+    leaves = _in_canonical_order(np.unique(leaf), rank)
+    published = _in_canonical_order(np.unique(cell[~unpublished[cell]]), rank)
+    row_of, column_of = _positions(leaves, constraints.n_cells), _positions(published, constraints.n_cells)
+    target_of = _positions(cells, constraints.n_cells)
+    system = np.zeros((leaves.size, published.size + cells.size), dtype=np.int64)
+    given = column_of[cell] >= 0
+    system[row_of[leaf[given]], column_of[cell[given]]] = 1
+    wanted = target_of[cell] >= 0
+    system[row_of[leaf[wanted]], published.size + target_of[cell[wanted]]] = 1
+    reduced, pivot_row = _reduced_echelon(system, pivot_columns=published.size)
+    pivots = np.flatnonzero(pivot_row >= 0)
+    coefficients = reduced[pivot_row[pivots], published.size :]  # y at the pivot columns; 0 elsewhere
+    consistent = ~np.any(np.delete(reduced[:, published.size :], pivot_row[pivots], axis=0) != 0, axis=0)
+    weights = np.zeros((cells.size, constraints.n_cells), dtype=np.int64)  # y per target, minus the target
+    weights[:, published[pivots]] = (coefficients * consistent).T
+    weights[np.arange(cells.size), cells] = PRIME - 1
+    subtracted = np.zeros_like(weights)
+    on_known = ~keep  # cover pairs on published leaves
+    known_leaf, covering = constraints.cover_leaf[on_known], constraints.cover_cell[on_known]
+    np.add.at(subtracted, (slice(None), known_leaf), weights[:, covering])
+    subtracted %= PRIME
+    weights[:, cells] = 0
+    used = weights + subtracted  # each cell is either a published total (y) or a published leaf
+    used[~consistent] = 0
+    target, cell_used = np.nonzero(used)
+    return cells[target], cell_used
+
+
+def _in_canonical_order(cells: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    return cells[np.argsort(rank[cells], kind="stable")]
+
+
+def _positions(cells: np.ndarray, n_cells: int) -> np.ndarray:
+    """Position of each cell in `cells`, -1 for a cell not in it."""
+    position = np.full(n_cells, -1, dtype=np.int64)
+    position[cells] = np.arange(cells.size)
+    return position
 
 
 def _in_row_space(matrix: np.ndarray, vectors: np.ndarray) -> np.ndarray:

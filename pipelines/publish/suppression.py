@@ -16,8 +16,8 @@ never published, confidential when its contributors are below the threshold.
    where it has one, the published cell of that relation with the fewest
    contributors (ties: the smallest code) becomes D;
 3. audit (`pipelines.publish.audit`): where a confidential cell is still
-   derivable by combining relations, the published cell with the fewest
-   contributors in a relation containing it becomes D; back to 2.
+   derivable by combining relations, one such derivation is computed and the
+   published cell it uses with the fewest contributors becomes D; back to 2.
 
 Everything is set-wise over the period's arrays (numpy, polars): a round
 finds every short relation and its candidate at once; only the application
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from pipelines.publish.audit import AuditResult, Constraints, audit
+from pipelines.publish.audit import AuditResult, Constraints, audit, derivations
 from pipelines.settings import PIPELINE_VERSION
 
 ALL = "ALL"
@@ -409,6 +409,7 @@ def protect(system: CellSystem, audited: Mapping[str, list[str]] | None = None) 
         secondary=np.zeros(system.n_cells, dtype=bool),
     )
     labels = _cell_labels(system)
+    rank = np.argsort(np.argsort(labels.to_numpy(), kind="stable"), kind="stable")
     relations = _relations_digest(system, labels)  # the same in every round: only the masks change
     for _ in range(MAX_AUDIT_ROUNDS):
         protection.secondary_rounds += _secondary(system, protection)
@@ -431,7 +432,7 @@ def protect(system: CellSystem, audited: Mapping[str, list[str]] | None = None) 
         if not leaks.size:
             protection.audit_passed = True
             return protection
-        added = _suppress_beside(system, unpublished, leaks)
+        added = _suppress_in_derivations(system, unpublished, leaks, rank)
         if not added.size:
             return protection  # nothing left to suppress: the audit fails and no release is made
         protection.secondary[added] = True
@@ -499,6 +500,23 @@ def _secondary(system: CellSystem, protection: Protection) -> int:
             protection.secondary[cell] = True
             n_unpublished[c.rel[by_cell[starts[cell] : starts[cell + 1]]]] += 1
         rounds += 1
+
+
+def _suppress_in_derivations(
+    system: CellSystem, unpublished: np.ndarray, leaks: np.ndarray, rank: np.ndarray
+) -> np.ndarray:
+    """For each derivable confidential cell, the published cell with the fewest contributors
+    among those one derivation of it combines (ties by code): suppressing it breaks that
+    derivation, where a cell beside the leak may leave it intact (the derivation then runs
+    through other relations, and each audit round would hide one more cell in vain).
+
+    Without a cover (never the case for the marts) the derivation is not computed:
+    the cell is sought beside the leak.
+    """
+    if system.constraints.cover_cell is None:
+        return _suppress_beside(system, unpublished, leaks)
+    leak, used = derivations(system.constraints, unpublished, leaks, rank)
+    return np.unique(_smallest_per_group(system, leak, used)[1])
 
 
 def _suppress_beside(system: CellSystem, unpublished: np.ndarray, leaks: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.publish.audit import audit
+from pipelines.publish.audit import audit, derivations
 from pipelines.publish.suppression import ALL, DEMAND, WORKERS, CellSystem, Protection, build_cells, protect
 
 # A small region tree: two macro-regions, three provinces, five prefectures.
@@ -272,6 +272,28 @@ def test_no_confidential_count_can_be_recovered(leaves: dict) -> None:
     assert np.array_equal(by_subtraction.derivable, brute)
     if c.cover_cell is not None:
         assert np.array_equal(audit(c, unpublished, method="leaf").derivable, brute)
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_tables(), st.data())
+def test_each_derivation_found_needs_only_the_published_cells_it_names(leaves: dict, data: st.DataObject) -> None:
+    """What the audit's repair suppresses from: a derivation that the cells it names carry on their own."""
+    if not leaves:
+        return
+    system = build_cells(worker_rows(leaves, PARENTS), parents_frame(PARENTS), WORKERS)
+    c = system.constraints
+    assert c.cover_cell is not None
+    hidden = np.array(data.draw(st.lists(st.booleans(), min_size=system.n_rows, max_size=system.n_rows)))
+    unpublished = np.concatenate([hidden, np.ones(system.n_cells - system.n_rows, dtype=bool)])
+    derivable = np.flatnonzero(audit(c, unpublished).derivable)
+    cell, used = derivations(c, unpublished, derivable, rank=np.arange(system.n_cells))
+
+    assert set(cell) == set(derivable)  # every derivable cell has a derivation
+    assert not unpublished[used].any()
+    for target in derivable:
+        only_these = np.ones(system.n_cells, dtype=bool)
+        only_these[used[cell == target]] = False
+        assert audit(c, only_these).derivable[target]
 
 
 # --- audits kept from earlier runs: never a different outcome -------------------------------------
