@@ -34,15 +34,16 @@ is cheaper for the period:
   cells are suppressed (small tables, small regions), where the unknown side
   would be one block of thousands of cells.
 
-Elimination runs in exact integer arithmetic modulo a 31-bit prime (Gauss-Jordan,
-pivots chosen in sparse columns and short rows, so the {-1, 0, 1} systems stay
-sparse and a block of 1,500 x 1,800 takes a fifth of a second where a floating
-point SVD took a second and needed a rounding threshold). The result equals the
+Elimination runs in exact integer arithmetic modulo a 31-bit prime
+(`pipelines.publish.elimination`: Gauss-Jordan, pivots chosen in sparse columns
+and short rows, so the {-1, 0, 1} systems stay sparse; compiled, a block of
+2,000 x 3,000 takes milliseconds where a floating point SVD took seconds and
+needed a rounding threshold). The result equals the
 rational one unless the prime divides one of the few minors the elimination
 relies on; with minors of at most a few hundred 31-bit prime factors against
 ~10^8 primes of that size, that is a chance of order 10^-6 per block, and the
 tests compare both formulations with a floating-point least-squares check.
-Only numpy is needed; the worst-case cost of an m x n block is O(m n min(m, n)).
+The worst-case cost of an m x n block is O(m n min(m, n)).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PRIME = 2_147_483_629  # the largest prime below 2^31: products of two residues fit in int64
+from pipelines.publish.elimination import PRIME, covers_in_row_space, reduced_echelon
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,10 @@ def _leaf_side_shape(constraints: Constraints, unpublished: np.ndarray) -> tuple
     return np.unique(constraints.cover_cell[keep]).size, int(np.unique(constraints.cover_leaf[keep]).size)
 
 
-def _leaf_side_system(constraints: Constraints, unpublished: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(published covers, unknown covers, unknown cell ids), restricted to the unpublished leaves.
+def _leaf_side_system(
+    constraints: Constraints, unpublished: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """(published covers, unknown covers as (row, leaf) entries, unknown cell ids), on the unpublished leaves.
 
     Published leaves are known values, so their columns drop out; a published
     cell that covers no unknown leaf says nothing and drops out too.
@@ -167,20 +170,21 @@ def _leaf_side_system(constraints: Constraints, unpublished: np.ndarray) -> tupl
     leaves, leaf_col = np.unique(leaf, return_inverse=True)
     published_rows = np.unique(cell[~unpublished[cell]])
     unknown_rows = np.flatnonzero(unpublished)
-    known = np.zeros((published_rows.size, leaves.size))
+    known = np.zeros((published_rows.size, leaves.size), dtype=np.int64)
     pub_pair = ~unpublished[cell]
-    known[np.searchsorted(published_rows, cell[pub_pair]), leaf_col[pub_pair]] = 1.0
-    hidden = np.zeros((unknown_rows.size, leaves.size), dtype=np.int64)
+    known[np.searchsorted(published_rows, cell[pub_pair]), leaf_col[pub_pair]] = 1
     hid_pair = unpublished[cell]
-    hidden[np.searchsorted(unknown_rows, cell[hid_pair]), leaf_col[hid_pair]] = 1
+    hidden = (np.searchsorted(unknown_rows, cell[hid_pair]), leaf_col[hid_pair])  # (unknown cell, leaf) entries
     return known, hidden, unknown_rows
 
 
-def _leaf_side_test(known: np.ndarray, hidden: np.ndarray, cells: np.ndarray, result: AuditResult) -> None:
+def _leaf_side_test(
+    known: np.ndarray, hidden: tuple[np.ndarray, np.ndarray], cells: np.ndarray, result: AuditResult
+) -> None:
     """Mark the unknown cells whose cover row lies in the row space of the published covers."""
     result.blocks = 1
     result.largest_block = known.shape
-    result.derivable[cells[_in_row_space(known, hidden)]] = True
+    result.derivable[cells[covers_in_row_space(known, *hidden, n_vectors=cells.size)]] = True
 
 
 def _peel(constraints: Constraints, unknown: np.ndarray, derivable: np.ndarray) -> int:
@@ -228,49 +232,11 @@ def _rank_test(rel: np.ndarray, cell: np.ndarray, coef: np.ndarray, derivable: n
     cols, col_index = np.unique(cell, return_inverse=True)
     block = np.zeros((rows.size, cols.size), dtype=np.int64)
     np.add.at(block, (row_index, col_index), coef.astype(np.int64))
-    reduced, pivot_row = _reduced_echelon(block)
+    reduced, pivot_row = reduced_echelon(block)
     pivots = np.flatnonzero(pivot_row >= 0)
     alone = np.count_nonzero(reduced[pivot_row[pivots]], axis=1) == 1
     derivable[cols[pivots[alone]]] = True
     return block.shape
-
-
-def _reduced_echelon(matrix: np.ndarray, pivot_columns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Reduced row echelon form of an integer matrix modulo PRIME, and the pivot row of each column (-1: none).
-
-    Gauss-Jordan with a sparse pivot order: columns by how few rows they touch,
-    in each the remaining row with the fewest non-zeros. Each step updates only
-    the rows holding the pivot column and only on the pivot row's support, so the
-    cost follows the (small) fill-in, not the matrix size. Only the first
-    `pivot_columns` columns take pivots (the others are right-hand sides).
-    """
-    reduced = matrix.astype(np.int64)
-    outside = (reduced < 0) | (reduced >= PRIME)
-    if outside.any():  # coefficients are small: only the negative ones need the (slow) modulo
-        reduced[outside] %= PRIME
-    n_rows, n_cols = reduced.shape
-    row_nonzeros = np.count_nonzero(reduced, axis=1)
-    unused = np.ones(n_rows, dtype=bool)
-    pivot_row = np.full(n_cols, -1, dtype=np.int64)
-    for col in np.argsort(np.count_nonzero(reduced[:, :pivot_columns], axis=0), kind="stable"):
-        holding = np.flatnonzero(reduced[:, col])
-        candidates = holding[unused[holding]]
-        if not candidates.size:
-            continue
-        row = candidates[np.argmin(row_nonzeros[candidates])]
-        reduced[row] = reduced[row] * pow(int(reduced[row, col]), -1, PRIME) % PRIME
-        others = holding[holding != row]
-        if others.size:
-            support = np.flatnonzero(reduced[row])
-            window = np.ix_(others, support)
-            before = reduced[window]
-            after = (before - reduced[others, col][:, None] * reduced[row, support] % PRIME) % PRIME
-            reduced[window] = after
-            # only the window changed: recounting whole rows cost a pass over each
-            row_nonzeros[others] += np.count_nonzero(after, axis=1) - np.count_nonzero(before, axis=1)
-        unused[row] = False
-        pivot_row[col] = row
-    return reduced, pivot_row
 
 
 def derivations(
@@ -300,7 +266,7 @@ def derivations(
     system[row_of[leaf[given]], column_of[cell[given]]] = 1
     wanted = target_of[cell] >= 0
     system[row_of[leaf[wanted]], published.size + target_of[cell[wanted]]] = 1
-    reduced, pivot_row = _reduced_echelon(system, pivot_columns=published.size)
+    reduced, pivot_row = reduced_echelon(system, pivot_columns=published.size)
     pivots = np.flatnonzero(pivot_row >= 0)
     coefficients = reduced[pivot_row[pivots], published.size :]  # y at the pivot columns; 0 elsewhere
     consistent = ~np.any(np.delete(reduced[:, published.size :], pivot_row[pivots], axis=0) != 0, axis=0)
@@ -328,28 +294,3 @@ def _positions(cells: np.ndarray, n_cells: int) -> np.ndarray:
     position = np.full(n_cells, -1, dtype=np.int64)
     position[cells] = np.arange(cells.size)
     return position
-
-
-def _in_row_space(matrix: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """For each row of `vectors` (0/1 cover rows), whether it is a combination of the rows of `matrix`.
-
-    Exact, modulo PRIME. The reduced echelon form R is the identity on its pivot
-    columns P and an echelon row is zero at every other pivot column, so v is in
-    the row space iff v - v[P] R = 0, with v's own entries at P as coefficients:
-    they are read once (a column of a wide row-major matrix is a slow read), and
-    each echelon row updates only the vectors holding its pivot, on its support.
-    """
-    if not matrix.size:
-        return ~np.any(vectors != 0, axis=1)
-    reduced, pivot_row = _reduced_echelon(matrix)
-    rest = vectors.astype(np.int64)  # 0/1: already residues modulo PRIME
-    pivots = np.flatnonzero(pivot_row >= 0)
-    coefficients = np.ascontiguousarray(rest[:, pivots].T)
-    for j, col in enumerate(pivots):
-        holding = np.flatnonzero(coefficients[j])
-        if holding.size:
-            echelon_row = reduced[pivot_row[col]]
-            support = np.flatnonzero(echelon_row)
-            window = np.ix_(holding, support)
-            rest[window] = (rest[window] - echelon_row[support]) % PRIME  # coefficient 1
-    return ~np.any(rest != 0, axis=1)
