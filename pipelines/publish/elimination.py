@@ -28,14 +28,13 @@ def reduced_echelon(matrix: np.ndarray, pivot_columns: int | None = None) -> tup
     step updates only the rows holding the pivot column and only on the pivot
     row's support, so the cost follows the (small) fill-in, not the matrix size.
     Only the first `pivot_columns` columns take pivots (the others are
-    right-hand sides).
+    right-hand sides). Entries must be small (|x| < PRIME). A C-contiguous int64
+    matrix is reduced in place (the callers build it for this; a copy of a
+    10,000 x 5,000 matrix costs more than its elimination).
     """
-    reduced = np.array(matrix, dtype=np.int64)  # entries are small: |x| < PRIME
-    if reduced.size and reduced.min() < 0:
-        reduced[reduced < 0] += PRIME
-    order = np.argsort(np.count_nonzero(reduced[:, :pivot_columns], axis=0), kind="stable")
-    nonzero_by_column = np.ascontiguousarray((reduced != 0).T)  # a column of `reduced` is a strided read
-    return reduced, _compiled(_gauss_jordan)(reduced, nonzero_by_column, order, PRIME)
+    reduced = np.ascontiguousarray(matrix, dtype=np.int64)
+    n_pivot_columns = reduced.shape[1] if pivot_columns is None else pivot_columns
+    return reduced, _compiled(_gauss_jordan)(reduced, n_pivot_columns, PRIME)
 
 
 def covers_in_row_space(matrix: np.ndarray, vector: np.ndarray, column: np.ndarray, n_vectors: int) -> np.ndarray:
@@ -44,7 +43,8 @@ def covers_in_row_space(matrix: np.ndarray, vector: np.ndarray, column: np.ndarr
     The vectors are given by their entries of 1: (vector[k], column[k]). The
     reduced echelon form R is the identity on its pivot columns P and an echelon
     row is zero at every other pivot column, so v is in the row space iff
-    v - v[P] R = 0, with v's own entries at P as the coefficients.
+    v - v[P] R = 0, with v's own entries at P as the coefficients. `matrix` is
+    reduced in place (see `reduced_echelon`).
     """
     if not matrix.size:
         return np.bincount(vector, minlength=n_vectors) == 0
@@ -73,18 +73,26 @@ def _compiled(kernel: Callable) -> Callable:
     return numba.njit(cache=True)(kernel)
 
 
-def _gauss_jordan(reduced: np.ndarray, nonzero_by_column: np.ndarray, order: np.ndarray, prime: int) -> np.ndarray:
-    """Reduce `reduced` in place, pivoting on the columns in `order`; the pivot row of each column.
+def _gauss_jordan(reduced: np.ndarray, pivot_columns: int, prime: int) -> np.ndarray:
+    """Reduce `reduced` in place (negative entries first to residues); the pivot row of each column.
 
-    `nonzero_by_column` (the transposed non-zero pattern) is kept up to date, so
-    finding the rows that hold a column reads contiguous memory.
+    The transposed non-zero pattern is kept beside the matrix, so finding the
+    rows that hold a column reads contiguous memory.
     """
     n_rows, n_cols = reduced.shape
     row_nonzeros = np.zeros(n_rows, np.int64)
-    for c in range(n_cols):
-        for r in range(n_rows):
-            if nonzero_by_column[c, r]:
+    column_nonzeros = np.zeros(pivot_columns, np.int64)
+    nonzero_by_column = np.zeros((n_cols, n_rows), np.bool_)
+    for r in range(n_rows):
+        for c in range(n_cols):
+            if reduced[r, c] != 0:
+                if reduced[r, c] < 0:
+                    reduced[r, c] += prime
+                nonzero_by_column[c, r] = True
                 row_nonzeros[r] += 1
+                if c < pivot_columns:
+                    column_nonzeros[c] += 1
+    order = np.argsort(column_nonzeros, kind="mergesort")  # stable: ties in column order
     unused = np.ones(n_rows, np.bool_)
     pivot_row = np.full(n_cols, -1, np.int64)
     holding = np.empty(n_rows, np.int64)

@@ -21,7 +21,7 @@ def in_float_row_space(matrix: np.ndarray, vector: np.ndarray) -> bool:
 @settings(max_examples=200, deadline=None, database=None)
 @given(matrices)
 def test_reduced_echelon_form_spans_the_same_rows(matrix: np.ndarray) -> None:
-    reduced, pivot_row = reduced_echelon(matrix)
+    reduced, pivot_row = reduced_echelon(matrix.copy())  # reduced in place
     pivots = np.flatnonzero(pivot_row >= 0)
 
     assert pivots.size == np.linalg.matrix_rank(matrix.astype(float))
@@ -37,7 +37,7 @@ def test_reduced_echelon_form_spans_the_same_rows(matrix: np.ndarray) -> None:
 @given(matrices, st.data())
 def test_pivots_only_in_the_columns_allowed(matrix: np.ndarray, data: st.DataObject) -> None:
     allowed = data.draw(st.integers(0, matrix.shape[1]))
-    _, pivot_row = reduced_echelon(matrix, pivot_columns=allowed)
+    _, pivot_row = reduced_echelon(matrix.copy(), pivot_columns=allowed)
     assert not (pivot_row[allowed:] >= 0).any()
     expected = np.linalg.matrix_rank(matrix[:, :allowed].astype(float)) if allowed else 0
     assert (pivot_row >= 0).sum() == expected
@@ -54,6 +54,6 @@ def test_row_space_membership_of_0_1_vectors(matrix: np.ndarray, data: st.DataOb
         vectors = np.vstack([vectors, matrix[rows].sum(axis=0)])  # a 0/1 combination: in the row space
 
     vector, column = np.nonzero(vectors)
-    found = covers_in_row_space(matrix, vector, column, n_vectors=vectors.shape[0])
+    found = covers_in_row_space(matrix.copy(), vector, column, n_vectors=vectors.shape[0])
 
     assert found.tolist() == [in_float_row_space(matrix, v) for v in vectors]
