@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -40,6 +41,30 @@ def registration_update(warehouse: Path, **changes: str) -> tuple[str, dict[str,
     con.close()
     delivered = {name: as_delivered(value) for name, value in zip(names, row, strict=True)}
     delivered.update(updated_at="2026-01-05T08:00:00+08:00", **changes)
+    return delivered["platform_id"], delivered
+
+
+def income_correction(warehouse: Path, period: str) -> tuple[str, dict[str, str]]:
+    """A later version of one income record of `period`, 100 CNY more, of a registered person with a
+    province of residence and one registration, as a platform delivers it."""
+    names = column_names("income_records")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    row = con.execute(
+        f"""SELECT {", ".join(f"income.{name}" for name in names)}
+            FROM staging.stg_platforms__income_records AS income
+            INNER JOIN intermediate.int_person_months AS panel
+                ON income.person_key = panel.person_key AND income.period = panel.period
+            WHERE income.period = ? AND panel.is_registered AND panel.residence_province_code IS NOT NULL
+              AND income.person_key IN (SELECT person_key FROM staging.stg_platforms__gig_registrations
+                                        GROUP BY person_key HAVING count(*) = 1)
+            ORDER BY income.record_id LIMIT 1""",
+        [period],
+    ).fetchone()
+    con.close()
+    delivered = {name: as_delivered(value) for name, value in zip(names, row, strict=True)}
+    delivered.update(
+        gross_income=str(Decimal(delivered["gross_income"]) + 100), updated_at="2026-01-05T08:00:00+08:00"
+    )
     return delivered["platform_id"], delivered
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.dbt_runner import DbtError
 from tests.conftest import deliver
-from tests.dbt.conftest import build, registration_update
+from tests.dbt.conftest import build, income_correction, registration_update
 
 TABLES = (
     "staging.stg_platforms__gig_registrations",
@@ -155,6 +155,58 @@ def test_a_move_to_another_province_rebuilds_only_the_regions_it_left_and_joined
     full = work / "move_full.duckdb"
     build(landing, full, full_refresh=True)
     # everything else as a full refresh computes it; the planted row differs (once each way)
+    assert differences(warehouse, full) == {**dict.fromkeys(TABLES, 0), "marts.flex_indicators_monthly": 2}
+
+
+def test_an_income_correction_rebuilds_only_the_regions_of_its_person_in_the_months_it_reaches(
+    work: Path, generated: Path
+):
+    landing = work / "correction_landing"
+    warehouse = work / "correction.duckdb"
+    deliver_until(generated, landing, None)
+    build(landing, warehouse)
+    platform, corrected = income_correction(warehouse, "2025-04")
+    con = duckdb.connect(str(warehouse))
+    provinces = {
+        period: province
+        for period, province in con.execute(
+            """SELECT period, residence_province_code FROM intermediate.int_person_months
+               WHERE person_key = ? AND is_registered""",
+            [corrected["person_key"]],
+        ).fetchall()
+    }
+    # a figure planted in a province the correction does not touch, in a month it rebuilds: kept
+    planted = con.execute(
+        """UPDATE marts.flex_indicators_monthly SET active_jobs = active_jobs + 1000
+           WHERE region_level = 'province' AND age_cohort = 'ALL' AND gender = 'ALL' AND period = '2025-05'
+             AND region_code = (SELECT min(region_code) FROM marts.flex_indicators_monthly
+                                WHERE region_level = 'province' AND region_code <> ?)
+           RETURNING period""",
+        [provinces["2025-05"]],
+    ).fetchall()
+    con.close()
+    assert planted == [("2025-05",)]
+
+    deliver(landing, "income_records", [corrected], platform=platform, day="2026-01-05", name="correction")
+    build(landing, warehouse)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rebuilt = con.execute(
+        "SELECT period, rebuilds_every_cell FROM intermediate.int_periods_to_rebuild ORDER BY 1"
+    ).fetchall()
+    reached = con.execute(
+        "SELECT period FROM marts.dim_period WHERE period >= '2025-04' OR period = '2025-01' ORDER BY 1"
+    ).fetchall()
+    listed = con.execute(
+        """SELECT period, list(region_code ORDER BY region_code) FROM intermediate.int_regions_to_rebuild
+           WHERE region_level = 'province' GROUP BY period ORDER BY period"""
+    ).fetchall()
+    con.close()
+    # April, its retention month January, and every later month (first active month, volatility)
+    assert rebuilt == [(p, False) for (p,) in reached]
+    assert listed == [(p, [provinces[p]]) for p, _ in rebuilt if p in provinces]
+
+    full = work / "correction_full.duckdb"
+    build(landing, full, full_refresh=True)
     assert differences(warehouse, full) == {**dict.fromkeys(TABLES, 0), "marts.flex_indicators_monthly": 2}
 
 

@@ -9,8 +9,10 @@
     month three before a newly loaded month, whose retention turns from unknown
     to known for everyone, and everywhere when a month before the loaded ones
     arrives (it shifts every period_index): those are rebuilds_every_person.
-    In a month rebuilt only because persons moved between cells, and where the
-    worker mart last counted each of them is known, only the cells of their
+    A month that is neither newly loaded nor rebuilt for every person changes
+    only for the persons whose rows int_person_month_history recomputed: where
+    the worker mart last counted each of them is known (their residence does not
+    change with income; a mover's previous one is kept), only the cells of their
     regions change (not rebuilds_every_cell; int_regions_to_rebuild). -#}
 -- depends_on: {{ ref('int_person_attributes_by_period') }}
 with
@@ -66,8 +68,7 @@ changed_person_months as (
 
 ),
 
-{#- A month in which only persons moved between cells, each from a known
-    region, changes only the cells of the regions they left and joined. #}
+{#- A month in which a mover was last counted where is not known is rebuilt whole. #}
 
 of_changed_attributes as (
 
@@ -86,8 +87,15 @@ rebuild_reasons as (
     select
         period,
         0 as rebuilds_every_person,
-        1 as rebuilds_every_cell
+        0 as rebuilds_every_cell
     from from_changed_months
+    union all
+    {#- a newly loaded month: every cell is new #}
+    select
+        period,
+        0 as rebuilds_every_person,
+        1 as rebuilds_every_cell
+    from new_months
     union all
     select
         period,

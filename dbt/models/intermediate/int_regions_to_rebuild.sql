@@ -1,10 +1,15 @@
 {#- The regions whose worker-mart cells an incremental build recomputes in the
     months int_periods_to_rebuild does not rebuild whole (not
-    rebuilds_every_cell): there only persons moved between cells, so only the
-    cells of the regions they left and joined change, at every level up to the
-    country (the marts' roll-up, rows_at_every_region_level). A month with few
-    movers then costs the country's cells and a few regions' instead of every
-    cell.
+    rebuilds_every_cell): there only the persons whose rows
+    int_person_month_history recomputed changed, so only the cells of the
+    regions they left and joined change, at every level up to the country (the
+    marts' roll-up, rows_at_every_region_level). Those persons are the movers
+    between cells (their previous and current residence) and the persons whose
+    income changed, in the months their histories reach: the month three before
+    a changed month (retention) and every month from it on (first active month,
+    volatility windows), at the residence they have in that month (income does
+    not move anyone). A month with few such persons then costs the country's
+    cells and a few regions' instead of every cell.
     One row per month and region. -#}
 -- depends_on: {{ ref('int_person_attributes_by_period') }}
 with
@@ -32,6 +37,33 @@ movers as (
 
 ),
 
+income_changes as (
+
+    select
+        person_key,
+        period
+    from {{ ref('int_changes_since_last_build') }}
+    where change_kind = 'income_person_month'
+
+),
+
+reached_by_income as (
+
+    select
+        attributes.period,
+        attributes.residence_region_code
+    from income_changes
+    inner join {{ ref('int_person_attributes_by_period') }} as attributes
+        on
+            income_changes.person_key = attributes.person_key
+            and (
+                income_changes.period <= attributes.period
+                or {{ period_add('income_changes.period', -3) }} = attributes.period
+            )
+    inner join partial_months on attributes.period = partial_months.period
+
+),
+
 moved_residences as (
 
     select
@@ -43,6 +75,11 @@ moved_residences as (
         period,
         residence_region_code
     from movers
+    union
+    select
+        period,
+        residence_region_code
+    from reached_by_income
 
 ),
 
