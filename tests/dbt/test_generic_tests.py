@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.dbt_runner import DbtError, run_dbt
+from pipelines.dbt_runner import DbtError, dbt_paths, run_dbt
 
 GRAIN_TEST = "unique_combination_of_columns_int_person_months_person_key__period"
 
@@ -35,3 +35,36 @@ def test_the_grain_test_fails_on_a_repeated_person_month(warehouse: Path) -> Non
         run_dbt(["test", "--select", GRAIN_TEST], warehouse)
     assert GRAIN_TEST in str(failed.value)
     assert "Got 3 results" in str(failed.value)
+
+
+NOT_NULL_TEST = "int_person_months,test_name:not_null_columns"  # the panel's not-null checks, one node
+
+
+def test_the_not_null_test_passes_on_the_built_panel(warehouse: Path) -> None:
+    run_dbt(["test", "--select", NOT_NULL_TEST], warehouse)
+
+
+def test_the_not_null_test_names_each_column_with_nulls(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            """UPDATE intermediate.int_person_months SET is_active = NULL
+               WHERE person_key IN (SELECT person_key FROM intermediate.int_person_months
+                                    ORDER BY person_key, period LIMIT 2)"""
+        )
+        con.execute(
+            """UPDATE intermediate.int_person_months SET is_registered = NULL
+               WHERE person_key = (SELECT max(person_key) FROM intermediate.int_person_months)"""
+        )
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["test", "--select", NOT_NULL_TEST], warehouse)
+    assert "not_null_columns_int_person_months" in str(failed.value)
+    assert "Got 2 results" in str(failed.value)  # two columns hold nulls
+
+    (compiled,) = dbt_paths()["target"].glob("compiled/**/int_person_months.yml/not_null_columns_*.sql")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        found = con.execute(f"SELECT * FROM ({compiled.read_text()}) ORDER BY column_name").fetchall()
+        planted = con.execute(
+            """SELECT count(*) FILTER (WHERE is_active IS NULL), count(*) FILTER (WHERE is_registered IS NULL)
+               FROM intermediate.int_person_months"""
+        ).fetchone()
+    assert found == [("is_active", planted[0]), ("is_registered", planted[1])]
