@@ -2,9 +2,9 @@
 
 The reference nodes (tag `reference`: the seeds in `ref` and the dimensions built
 from nothing else) change only when the dbt project changes; deliveries never
-touch them. Rebuilding and retesting them in every daily build costs ~90 of the
-project's ~330 nodes, about 7 s whatever the data size (dbt's cost per node is
-mostly its own Python), for tables identical to the ones they replace.
+touch them. Rebuilding and retesting them in every daily build costs ~80 of the
+project's ~225 nodes, several seconds whatever the data size (dbt's cost per node
+is mostly its own Python), for tables identical to the ones they replace.
 
 So an incremental build leaves them out when the newest build on the warehouse ran
 byte for byte this project (same files, same dbt versions) and succeeded: every

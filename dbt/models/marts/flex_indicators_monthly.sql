@@ -5,8 +5,9 @@
     person-months only; the medians and percentiles hold every value of the
     month in memory): all months on a full refresh, int_periods_to_rebuild on
     an incremental build (macros/materializations/incremental_by_period.sql),
-    and in a month only a few persons moved in, the cells of the regions of
-    int_regions_to_rebuild (a region's cells depend on its persons only). -#}
+    and in a month where only a few persons changed (moved between cells, or
+    their income changed), the cells of the regions of int_regions_to_rebuild
+    (a region's cells depend on its persons only). -#}
 -- depends_on: {{ ref('int_periods_to_rebuild') }}
 -- depends_on: {{ ref('int_regions_to_rebuild') }}
 -- depends_on: {{ ref('dim_period') }}
