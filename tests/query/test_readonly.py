@@ -332,6 +332,88 @@ def test_refresh_keeps_only_current_and_previous_builds(warehouse: Path) -> None
     assert stable.is_symlink() and stable.resolve().name == builds[-1]
 
 
+def release(warehouse: Path, release_id: str, released_at: str = "2025-02-01 08:00:00+08") -> None:
+    """Record a release in the warehouse as publication does: pub.releases and its rows in the history."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("DROP VIEW IF EXISTS pub.latest_free")
+        con.execute("DROP TABLE pub.releases")  # the fixture's has no release time
+        con.execute(
+            """CREATE TABLE IF NOT EXISTS pub.release_log (release_id VARCHAR, released_at TIMESTAMPTZ)"""
+        )
+        con.execute("INSERT INTO pub.release_log VALUES (?, ?)", [release_id, released_at])
+        con.execute("CREATE TABLE pub.releases AS SELECT * FROM pub.release_log")
+        con.execute(
+            """CREATE TABLE IF NOT EXISTS pub.flex_indicators_monthly_history AS
+               SELECT * FROM pub.flex_indicators_monthly WHERE false"""
+        )
+        con.execute(
+            """INSERT INTO pub.flex_indicators_monthly_history
+               SELECT * REPLACE (? AS release_id) FROM pub.flex_indicators_monthly""",
+            [release_id],
+        )
+    finally:
+        con.close()
+
+
+def history(warehouse: Path) -> list[tuple]:
+    _, rows = run_query(
+        warehouse,
+        "SELECT release_id, region_code, status FROM pub.flex_indicators_monthly_history ORDER BY ALL",
+    )
+    return rows
+
+
+def mark_the_analyst_history(warehouse: Path) -> None:
+    """Change the current build's history behind its back: a copy from the warehouse would undo it."""
+    con = duckdb.connect(str(analyst_db_path(warehouse).resolve()))
+    try:
+        con.execute("UPDATE pub.flex_indicators_monthly_history SET status = 'kept'")
+    finally:
+        con.close()
+
+
+def test_a_refresh_appends_only_the_new_releases_to_the_history(warehouse: Path) -> None:
+    release(warehouse, "R0001")
+    refresh_analyst_db(warehouse)
+    mark_the_analyst_history(warehouse)
+    release(warehouse, "R0002", "2025-03-01 08:00:00+08")
+    refresh_analyst_db(warehouse)
+    assert history(warehouse) == [
+        ("R0001", "420000", "kept"),
+        ("R0001", "CN", "kept"),
+        ("R0002", "420000", "P"),
+        ("R0002", "CN", "P"),
+    ]
+    assert count(warehouse, "pub.releases") == 2
+
+
+@pytest.mark.parametrize("change", ["warehouse rebuilt", "history column added"])
+def test_a_history_unlike_the_previous_builds_is_copied_whole(warehouse: Path, change: str) -> None:
+    release(warehouse, "R0001")
+    refresh_analyst_db(warehouse)
+    mark_the_analyst_history(warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        if change == "warehouse rebuilt":  # the same release id, released again at another time
+            con.execute("UPDATE pub.release_log SET released_at = released_at + INTERVAL 1 DAY")
+            con.execute("CREATE OR REPLACE TABLE pub.releases AS SELECT * FROM pub.release_log")
+        else:
+            con.execute("ALTER TABLE pub.flex_indicators_monthly_history ADD COLUMN note VARCHAR")
+    finally:
+        con.close()
+    refresh_analyst_db(warehouse)
+    assert history(warehouse) == [("R0001", "420000", "P"), ("R0001", "CN", "P")]
+
+
+def test_a_damaged_previous_build_is_replaced_by_a_whole_copy(warehouse: Path) -> None:
+    release(warehouse, "R0001")
+    refresh_analyst_db(warehouse)
+    analyst_db_path(warehouse).resolve().write_bytes(b"not a database")
+    refresh_analyst_db(warehouse)
+    assert history(warehouse) == [("R0001", "420000", "P"), ("R0001", "CN", "P")]
+
+
 # --- the command ----------------------------------------------------------------------------
 
 
