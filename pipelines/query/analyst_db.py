@@ -69,6 +69,10 @@ class AnalystRefreshError(RuntimeError):
     """The analyst database could not be rebuilt; the previous one (if any) is left in place."""
 
 
+class UnusablePreviousBuild(RuntimeError):
+    """The previous build cannot be the start of the next one; it is built from nothing instead."""
+
+
 def analyst_db_path(warehouse: Path) -> Path:
     """The file analysts open: `<stem>_analyst.duckdb` beside the warehouse (a symlink to the current build)."""
     return warehouse.with_name(f"{warehouse.stem}_analyst.duckdb")
@@ -182,6 +186,7 @@ def _copy_aggregates(con: duckdb.DuckDBPyConnection, source: str, target: str, w
             ORDER BY 1, 2""",
         [source, *wanted, source, *wanted],
     ).fetchall()
+    _refuse_foreign_objects(con, target)
     kept = set(_tables(con, target))
     appendable = _appendable_histories(con, source, target, kept & set(objects))
     for schema, table in sorted(kept - set(objects)):
@@ -203,6 +208,26 @@ def _copy_aggregates(con: duckdb.DuckDBPyConnection, source: str, target: str, w
             SELECT now() AS built_at, ? AS warehouse, ?::VARCHAR[] AS tables""",
         [str(warehouse), [f"{schema}.{table}" for schema, table in objects]],
     )
+
+
+def _refuse_foreign_objects(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    """A previous build holds only the analyst schemas and build_info; anything else ends the copy.
+
+    `refresh_analyst_db` then builds from nothing, so no person-level table can ride
+    along in a copied file (say, if the analyst name was pointed at another file).
+    """
+    allowed = [str(s) for s in ANALYST_SCHEMAS]
+    foreign = con.execute(
+        f"""SELECT schema_name || '.' || table_name FROM duckdb_tables()
+              WHERE database_name = ? AND schema_name NOT IN ({", ".join("?" for _ in allowed)})
+                AND NOT (schema_name = 'main' AND table_name = ?)
+            UNION ALL
+            SELECT schema_name || '.' || view_name FROM duckdb_views()
+              WHERE database_name = ? AND NOT internal""",
+        [target, *allowed, BUILD_INFO_TABLE, target],
+    ).fetchall()
+    if foreign:
+        raise UnusablePreviousBuild(f"the previous build holds {', '.join(name for (name,) in foreign)}")
 
 
 def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:

@@ -414,6 +414,21 @@ def test_a_damaged_previous_build_is_replaced_by_a_whole_copy(warehouse: Path) -
     assert history(warehouse) == [("R0001", "420000", "P"), ("R0001", "CN", "P")]
 
 
+def test_a_previous_build_holding_person_level_data_is_not_copied(warehouse: Path) -> None:
+    """The analyst name pointed at the warehouse itself: the next build starts from nothing."""
+    stable = analyst_db_path(warehouse)
+    stable.unlink()
+    stable.symlink_to(warehouse.name)
+    refresh_analyst_db(warehouse)
+    con = open_analyst(warehouse)
+    try:
+        schemas = {s for (s,) in con.execute("SELECT DISTINCT schema_name FROM duckdb_tables()").fetchall()}
+    finally:
+        con.close()
+    assert schemas == {"marts", "pub", "ref", "main"}
+    assert warehouse.is_file() and not warehouse.is_symlink()  # the warehouse itself untouched
+
+
 # --- the command ----------------------------------------------------------------------------
 
 
