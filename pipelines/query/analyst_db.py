@@ -175,19 +175,9 @@ def _copy_aggregates(con: duckdb.DuckDBPyConnection, source: str, target: str, w
     `target` may be a copy of the previous build: what it holds beyond them is
     dropped, and its history tables get only the releases they lack (module docstring).
     """
-    wanted = [str(s) for s in ANALYST_SCHEMAS]
-    placeholders = ", ".join("?" for _ in wanted)
-    objects = con.execute(
-        f"""SELECT schema_name, table_name FROM duckdb_tables()
-              WHERE database_name = ? AND schema_name IN ({placeholders})
-            UNION ALL
-            SELECT schema_name, view_name FROM duckdb_views()
-              WHERE database_name = ? AND NOT internal AND schema_name IN ({placeholders})
-            ORDER BY 1, 2""",
-        [source, *wanted, source, *wanted],
-    ).fetchall()
+    objects = _analyst_objects(con, source)
     _refuse_foreign_objects(con, target)
-    kept = set(_tables(con, target))
+    kept = set(_analyst_objects(con, target))
     appendable = _appendable_histories(con, source, target, kept & set(objects))
     for schema, table in sorted(kept - set(objects)):
         con.execute(f"DROP TABLE {_ident(target)}.{_ident(schema)}.{_ident(table)}")
@@ -230,13 +220,18 @@ def _refuse_foreign_objects(con: duckdb.DuckDBPyConnection, target: str) -> None
         raise UnusablePreviousBuild(f"the previous build holds {', '.join(name for (name,) in foreign)}")
 
 
-def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
-    """The tables a (copied) build holds in the analyst schemas, build_info aside."""
+def _analyst_objects(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
+    """Every table and view of the analyst schemas in `catalog` (a build's build_info is in `main`)."""
     wanted = [str(s) for s in ANALYST_SCHEMAS]
+    placeholders = ", ".join("?" for _ in wanted)
     return con.execute(
         f"""SELECT schema_name, table_name FROM duckdb_tables()
-            WHERE database_name = ? AND schema_name IN ({", ".join("?" for _ in wanted)})""",
-        [catalog, *wanted],
+              WHERE database_name = ? AND schema_name IN ({placeholders})
+            UNION ALL
+            SELECT schema_name, view_name FROM duckdb_views()
+              WHERE database_name = ? AND NOT internal AND schema_name IN ({placeholders})
+            ORDER BY 1, 2""",
+        [catalog, *wanted, catalog, *wanted],
     ).fetchall()
 
 
@@ -256,19 +251,19 @@ def _appendable_histories(
     if not {"release_id", "released_at"} <= {name for name, _ in _columns(con, target, *releases)}:
         return set()
     foreign = con.execute(
-        f"""SELECT count(*) FROM {_ident(target)}.pub.releases AS kept
-            WHERE NOT EXISTS (SELECT 1 FROM {_ident(source)}.pub.releases AS current
+        f"""SELECT count(*) FROM {_ident(target)}.{Schema.PUB}.releases AS kept
+            WHERE NOT EXISTS (SELECT 1 FROM {_ident(source)}.{Schema.PUB}.releases AS current
                               WHERE current.release_id = kept.release_id
                                 AND current.released_at = kept.released_at)"""
     ).fetchone()
     if foreign is None or foreign[0]:
         return set()
-    return {
-        (schema, table)
-        for schema, table in histories
-        if "release_id" in {name for name, _ in _columns(con, target, schema, table)}
-        and _columns(con, target, schema, table) == _columns(con, source, schema, table)
-    }
+    appendable = set()
+    for schema, table in histories:
+        columns = _columns(con, target, schema, table)
+        if "release_id" in {name for name, _ in columns} and columns == _columns(con, source, schema, table):
+            appendable.add((schema, table))
+    return appendable
 
 
 def _columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> list[tuple[str, str]]:
