@@ -114,3 +114,28 @@
     using ({{ changed_person_months() }}) as changed
     where kept.person_key = changed.person_key and kept.period = changed.period
 {%- endmacro %}
+
+{#- True when this node runs in a pipeline's incremental `dbt build` of the same
+    project as the last successful build: the transform step records each run's
+    project fingerprint in audit.runs before it builds and the watermark after it
+    succeeded, so the newest fingerprinted run without a watermark is this one.
+    Every row that no build wrote since that success was then checked by this
+    project's tests, so a test may check only the rows written since (a failed
+    build's among them: they are changed since the watermark too). False for a
+    full refresh, a first build, a changed project, and a `dbt test` or `dbt build`
+    run by hand: those check every row. -#}
+{% macro earlier_rows_checked_by_this_project() -%}
+    {%- if changes_since() is none or flags.WHICH != 'build' -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set runs = adapter.get_relation(database=target.database, schema='audit', identifier='runs') -%}
+    {%- set same = run_query(
+        'select this_build.dbt_project_fingerprint = last_success.dbt_project_fingerprint'
+        ~ ' from (select dbt_project_fingerprint, loaded_through from ' ~ runs
+        ~ ' where dbt_project_fingerprint is not null order by started_at desc limit 1) as this_build,'
+        ~ ' (select dbt_project_fingerprint from ' ~ runs
+        ~ ' where loaded_through is not null order by started_at desc limit 1) as last_success'
+        ~ ' where this_build.loaded_through is null'
+    ).columns[0].values() -%}
+    {{ return(same | length == 1 and same[0] is true) }}
+{%- endmacro %}

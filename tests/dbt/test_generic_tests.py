@@ -8,9 +8,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines import tasks
 from pipelines.dbt_runner import DbtError, dbt_paths, run_dbt
+from pipelines.dbt_selection import project_fingerprint
 
-GRAIN_TEST = "unique_combination_of_columns_int_person_months_person_key__period"
+# The panel's grain test; a daily build checks only the persons it changed (argument `persons`).
+GRAIN_TEST = "unique_combination_of_columns_int_person_months_person_key__period__persons"
 
 
 @pytest.fixture
@@ -35,6 +38,65 @@ def test_the_grain_test_fails_on_a_repeated_person_month(warehouse: Path) -> Non
         run_dbt(["test", "--select", GRAIN_TEST], warehouse)
     assert GRAIN_TEST in str(failed.value)
     assert "Got 3 results" in str(failed.value)
+
+
+def repeat_two_persons_months(warehouse: Path) -> tuple[str, str]:
+    """Repeat one person-month of each of two persons; the first is listed as changed by the last build."""
+    with duckdb.connect(str(warehouse)) as con:
+        first, second = (
+            key
+            for (key,) in con.execute(
+                "SELECT DISTINCT person_key FROM intermediate.int_person_months ORDER BY person_key LIMIT 2"
+            ).fetchall()
+        )
+        for key in (first, second):
+            con.execute(
+                """INSERT INTO intermediate.int_person_months
+                   SELECT * FROM intermediate.int_person_months WHERE person_key = ? ORDER BY period LIMIT 1""",
+                [key],
+            )
+        con.execute(
+            """INSERT INTO intermediate.int_changes_since_last_build (change_kind, period, person_key)
+               VALUES ('income_person', NULL, ?)""",
+            [first],
+        )
+    return first, second
+
+
+def start_a_daily_build(warehouse: Path, generated: Path) -> None:
+    """Where a pipeline run stands when its dbt build starts: recorded with its project's fingerprint, no watermark."""
+    run_id = tasks.prepare_run(str(generated), str(warehouse))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "UPDATE audit.runs SET dbt_project_fingerprint = ? WHERE run_id = ?", [project_fingerprint(), run_id]
+        )
+
+
+def test_a_daily_build_checks_the_grain_of_the_persons_changed_since_the_last_build(
+    warehouse: Path, generated: Path
+) -> None:
+    changed, _ = repeat_two_persons_months(warehouse)
+    start_a_daily_build(warehouse, generated)
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["build", "--select", GRAIN_TEST], warehouse)
+    assert "Got 1 result" in str(failed.value)  # the changed person's repeat; the other's rows were checked before
+    (compiled,) = dbt_paths()["target"].glob("compiled/**/int_person_months.yml/unique_combination_of_columns_*.sql")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert [row[0] for row in con.execute(compiled.read_text()).fetchall()] == [changed]
+
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["test", "--select", GRAIN_TEST], warehouse)  # by hand: every row
+    assert "Got 2 results" in str(failed.value)
+
+
+def test_a_build_after_the_project_changed_checks_every_row(warehouse: Path, generated: Path) -> None:
+    repeat_two_persons_months(warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE audit.runs SET dbt_project_fingerprint = 'an earlier project'")
+    start_a_daily_build(warehouse, generated)
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["build", "--select", GRAIN_TEST], warehouse)
+    assert "Got 2 results" in str(failed.value)
 
 
 NOT_NULL_TEST = "int_person_months,test_name:not_null_columns"  # the panel's not-null checks, one node
