@@ -139,3 +139,44 @@
     ).columns[0].values() -%}
     {{ return(same | length == 1 and same[0] is true) }}
 {%- endmacro %}
+
+{#- A condition on the rows of a person-level model (a person_key column, and a
+    period column for the second scope): true for the rows a daily build can
+    have written since the last successful build, or for every row when a test
+    must check them all (earlier_rows_checked_by_this_project()). `scope`:
+    `persons`, the rows of the persons whose income or registrations changed
+    since (int_changes_since_last_build); `persons_and_months_rebuilt_for_everyone`,
+    those and every row of the months int_periods_to_rebuild rebuilds for every
+    person; none, every row. The models are referenced even when unused, so
+    that dbt orders the calling test after them (and only those the scope reads:
+    a test waits for its models, and a model for the tests of its parents). -#}
+{% macro rows_written_since_last_build(scope) -%}
+    {%- set scopes = [none, 'persons', 'persons_and_months_rebuilt_for_everyone'] -%}
+    {%- if scope not in scopes -%}
+        {{ exceptions.raise_compiler_error(
+            "written_since_last_build must be one of " ~ scopes[1:] | join(', ') ~ ", not " ~ scope
+        ) }}
+    {%- endif -%}
+    {%- if scope is none -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set changes = ref('int_changes_since_last_build') -%}
+    {%- if scope == 'persons_and_months_rebuilt_for_everyone' -%}
+        {%- set rebuilt_months = ref('int_periods_to_rebuild') -%}
+    {%- endif -%}
+    {%- if not earlier_rows_checked_by_this_project() -%}
+        {{ return('true') }}
+    {%- endif -%}
+    (
+        person_key in (
+            select changes.person_key from {{ changes }} as changes
+            where changes.change_kind in ('income_person', 'person')
+        )
+        {%- if scope == 'persons_and_months_rebuilt_for_everyone' %}
+            or period in (
+                select rebuilt_months.period from {{ rebuilt_months }} as rebuilt_months
+                where rebuilt_months.rebuilds_every_person
+            )
+        {%- endif %}
+    )
+{%- endmacro %}

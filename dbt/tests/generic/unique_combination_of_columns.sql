@@ -5,49 +5,18 @@
     hashes group in about two thirds of the time of the 64-character keys. Exact:
     a hash collision only adds candidates, which the second grouping clears.
 
-    `written_since_last_build` (person-level models, keyed by person_key): which
-    rows a daily build can have written, so that it checks only those when the
-    rows it did not write were checked by this project before
-    (earlier_rows_checked_by_this_project). A row written since the last
-    successful build can only repeat the key of a row of the same person, so
-    the repeat is among the checked rows. `persons`: the rows of the persons
-    whose income or registrations changed since (int_changes_since_last_build);
-    `persons_and_months_rebuilt_for_everyone`: those and every row of the months
-    int_periods_to_rebuild rebuilds for every person. A daily build at national
-    scale then groups tens of thousands of persons' rows instead of all 7-16M,
-    on the critical path of the build (each model's tests run before its
-    children). -#}
+    `written_since_last_build` (person-level models): in a daily build, check
+    only the rows it can have written (macro rows_written_since_last_build) when
+    the others were checked by this project before. A row written since the
+    last successful build can only repeat the key of a row of the same person
+    (or month, for a month rebuilt for everyone), which is then checked too. A
+    daily build at national scale groups tens of thousands of persons' rows
+    instead of 7-16M, on the build's critical path (each model's tests run
+    before its children). -#}
 {% test unique_combination_of_columns(model, combination, written_since_last_build=none) %}
 
-{%- set scopes = [none, 'persons', 'persons_and_months_rebuilt_for_everyone'] -%}
-{%- if written_since_last_build not in scopes -%}
-    {{ exceptions.raise_compiler_error(
-        "unique_combination_of_columns: written_since_last_build must be one of " ~ scopes[1:] | join(', ')
-    ) }}
-{%- endif -%}
-{%- if written_since_last_build is not none -%}
-    {%- set changes = ref('int_changes_since_last_build') -%}
-    {%- set rebuilt_months = ref('int_periods_to_rebuild') -%}
-{%- endif %}
-
-{#- The rows to check, as a condition (inlined twice: DuckDB would materialise a
-    CTE read twice, all 16M rows of it in a full check). #}
-{%- set checked -%}
-    {% if written_since_last_build is not none and earlier_rows_checked_by_this_project() %}
-        person_key in (
-            select changes.person_key from {{ changes }} as changes
-            where changes.change_kind in ('income_person', 'person')
-        )
-        {% if written_since_last_build == 'persons_and_months_rebuilt_for_everyone' %}
-            or period in (
-                select rebuilt_months.period from {{ rebuilt_months }} as rebuilt_months
-                where rebuilt_months.rebuilds_every_person
-            )
-        {% endif %}
-    {% else %}
-        true
-    {% endif %}
-{%- endset %}
+{#- Inlined twice: DuckDB would materialise a CTE read twice, all 16M rows of it in a full check. #}
+{%- set checked = rows_written_since_last_build(written_since_last_build) %}
 
 with
 
@@ -66,7 +35,7 @@ select
     count(*) as rows_with_key
 from {{ model }}
 where
-    ({{ checked }})
+    {{ checked }}
     and {{ key_hash(combination) }} in (select repeated_hashes.hashed_key from repeated_hashes)
 group by {{ combination | join(', ') }}
 having count(*) > 1
