@@ -3,11 +3,8 @@
     per column and costs a node each (dbt's own work per node, ~40 ms, was most
     of a small incremental build: 136 not_null nodes). Returns one row per column
     that holds nulls, with how many. Conditional checks (a `where`) stay per
-    column, with dbt's `not_null`. `written_since_last_build`: as for the grain
-    test (unique_combination_of_columns), a daily build checks only the rows it
-    can have written, for a model whose nulls its column statistics cannot rule
-    out at once (a view: the deduplicated income records). -#}
-{% test not_null_columns(model, columns, written_since_last_build=none) %}
+    column, with dbt's `not_null`. -#}
+{% test not_null_columns(model, columns) %}
 
 with
 
@@ -19,7 +16,6 @@ non_null_counts as (
             count({{ column }}) as non_null_{{ loop.index }}{{ "," if not loop.last }}
         {%- endfor %}
     from {{ model }}
-    where {{ rows_written_since_last_build(written_since_last_build) }}
 
 )
 
