@@ -99,6 +99,37 @@ def test_a_build_after_the_project_changed_checks_every_row(warehouse: Path, gen
     assert "Got 2 results" in str(failed.value)
 
 
+HISTORY_GRAIN_TEST = (
+    "unique_combination_of_columns_int_person_month_history_person_key__period__persons_and_months_rebuilt_for_everyone"
+)
+
+
+def test_a_daily_build_checks_the_histories_of_the_months_it_rebuilt_for_everyone(
+    warehouse: Path, generated: Path
+) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        person, rebuilt, other = con.execute(
+            """SELECT person_key, min(period), max(period) FROM intermediate.int_person_month_history
+               GROUP BY person_key HAVING count(*) >= 2 ORDER BY person_key LIMIT 1"""
+        ).fetchone()
+        for period in (rebuilt, other):
+            con.execute(
+                """INSERT INTO intermediate.int_person_month_history
+                   SELECT * FROM intermediate.int_person_month_history WHERE person_key = ? AND period = ?""",
+                [person, period],
+            )
+        con.execute("DELETE FROM intermediate.int_periods_to_rebuild")
+        con.execute(
+            """INSERT INTO intermediate.int_periods_to_rebuild (period, rebuilds_every_person, rebuilds_every_cell)
+               VALUES (?, true, true)""",
+            [rebuilt],
+        )
+    start_a_daily_build(warehouse, generated)
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["build", "--select", HISTORY_GRAIN_TEST], warehouse)
+    assert "Got 1 result" in str(failed.value)  # the person changed in no month: only the rebuilt month is read
+
+
 NOT_NULL_TEST = "int_person_months,test_name:not_null_columns"  # the panel's not-null checks, one node
 
 

@@ -8,8 +8,10 @@
     `written_since_last_build` (person-level models): in a daily build, check
     only the rows it can have written (macro rows_written_since_last_build) when
     the others were checked by this project before. A row written since the
-    last successful build can only repeat the key of a row of the same person
-    (or month, for a month rebuilt for everyone), which is then checked too. A
+    last successful build can only repeat the key of a row the scope takes with
+    it: the person-month tables' keys hold the person (and a month rebuilt for
+    everyone is taken whole), and the persons of every version of an income
+    record delivered since are listed with it. A
     daily build at national scale groups tens of thousands of persons' rows
     instead of 7-16M, on the build's critical path (each model's tests run
     before its children). -#}
