@@ -172,11 +172,11 @@
             select changes.person_key from {{ changes }} as changes
             where changes.change_kind in ('income_person', 'person')
         )
-        {%- if scope == 'persons_and_months_rebuilt_for_everyone' %}
+    {%- if scope == 'persons_and_months_rebuilt_for_everyone' %}
             or period in (
                 select rebuilt_months.period from {{ rebuilt_months }} as rebuilt_months
                 where rebuilt_months.rebuilds_every_person
             )
-        {%- endif %}
+    {%- endif %}
     )
 {%- endmacro %}
