@@ -11,10 +11,9 @@
     last successful build can only repeat the key of a row the scope takes with
     it: the person-month tables' keys hold the person (and a month rebuilt for
     everyone is taken whole), and the persons of every version of an income
-    record delivered since are listed with it. A
-    daily build at national scale groups tens of thousands of persons' rows
-    instead of 7-16M, on the build's critical path (each model's tests run
-    before its children). -#}
+    record delivered since are listed with it. A daily build at national scale
+    groups tens of thousands of persons' rows instead of 7-16M, on the build's
+    critical path (each model's tests run before its children). -#}
 {% test unique_combination_of_columns(model, combination, written_since_last_build=none) %}
 
 {#- Inlined twice: DuckDB would materialise a CTE read twice, all 16M rows of it in a full check. #}
