@@ -176,6 +176,76 @@ def test_a_changed_figure_makes_a_release_a_revision_and_keeps_history(warehouse
     assert {"dim_region", "dim_occupation", "dim_platform", "dim_period", "revisions", "releases"} <= dims
 
 
+def revisions_from_history(path: Path) -> list[tuple]:
+    """pub.revisions as the history tables define it: per key and measure, the value in the first and in the
+    latest release that published the key."""
+    keys = ("period", "region_level", "region_code", "age_cohort", "gender", "occupation_code")
+    parts = []
+    for rules in TABLES:
+        columns = [c for (c,) in rows(path, f"SELECT column_name FROM (DESCRIBE pub.{rules.name}_history)")]
+        measures = [
+            c for c in columns
+            if c not in keys and c not in ("conf_status", "status", "vintage", "pipeline_version", "release_id")
+        ]
+        parts.append(
+            f"""SELECT '{rules.name}' AS table_name,
+                       {", ".join(k if k in columns else f"CAST(NULL AS VARCHAR) AS {k}" for k in keys)},
+                       unnest([{", ".join(f"'{m}'" for m in measures)}]) AS measure,
+                       unnest([{", ".join(f"CAST({m} AS DOUBLE)" for m in measures)}]) AS value,
+                       conf_status, release_id, CAST(substr(release_id, 2) AS INTEGER) AS release_number
+                FROM pub.{rules.name}_history"""
+        )
+    grouping = ", ".join(("table_name", *keys, "measure"))
+    return rows(
+        path,
+        f"""SELECT {grouping},
+                   arg_min(value, release_number) AS first_value, arg_min(conf_status, release_number),
+                   arg_min(release_id, release_number),
+                   arg_max(value, release_number) AS latest_value, arg_max(conf_status, release_number),
+                   arg_max(release_id, release_number),
+                   arg_min(value, release_number) IS DISTINCT FROM arg_max(value, release_number)
+                   OR arg_min(conf_status, release_number) IS DISTINCT FROM arg_max(conf_status, release_number)
+            FROM ({" UNION ALL ".join(parts)}) GROUP BY {grouping} ORDER BY ALL""",
+    )
+
+
+def test_revisions_follow_the_history_when_figures_change_vanish_and_come_back(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    """pub.revisions is updated, not rewritten: after a changed figure, a key that vanished (it keeps its last
+    release) and the same key back (its first value kept), it still equals what the history tables say."""
+    copy = tmp_path / "revised.duckdb"
+    shutil.copy(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        leaf = con.execute(
+            """SELECT period, region_code, occupation_code FROM marts.labor_demand_monthly
+               WHERE region_level = 'prefecture' AND occupation_code <> 'ALL' ORDER BY ALL LIMIT 1"""
+        ).fetchone()
+        key = "period = '{}' AND region_level = 'prefecture' AND region_code = '{}' AND occupation_code = '{}'".format(
+            *leaf
+        )
+        con.execute(
+            """UPDATE marts.flex_indicators_monthly SET median_net_income = median_net_income + 1
+               WHERE region_level = 'country' AND age_cohort = 'ALL' AND gender = 'ALL'"""
+        )
+        con.execute(f"CREATE TABLE main.kept_row AS SELECT * FROM marts.labor_demand_monthly WHERE {key}")
+        con.execute(f"DELETE FROM marts.labor_demand_monthly WHERE {key}")
+    assert tasks.publish(str(copy), "vanish-run")["release_id"] == "R0002"
+    with duckdb.connect(str(copy)) as con:
+        con.execute("INSERT INTO marts.labor_demand_monthly SELECT * FROM main.kept_row")
+    assert tasks.publish(str(copy), "back-run")["release_id"] == "R0003"
+
+    revisions = rows(copy, "SELECT * FROM pub.revisions ORDER BY ALL")
+    assert revisions == revisions_from_history(copy)
+    came_back = rows(
+        copy,
+        f"""SELECT DISTINCT first_release_id, latest_release_id FROM pub.revisions
+            WHERE table_name = 'labor_demand_monthly' AND {key}""",
+    )
+    assert came_back == [("R0001", "R0003")]
+    assert rows(copy, "SELECT DISTINCT latest_release_id FROM pub.revisions") == [("R0003",)]
+
+
 def test_only_periods_whose_rows_changed_are_protected_again(warehouse: Path, tmp_path: Path) -> None:
     copy = tmp_path / "rescaled.duckdb"
     shutil.copy(warehouse, copy)
