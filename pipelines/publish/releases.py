@@ -24,6 +24,7 @@ Release ids are `R0001`, `R0002`, ...: monotonic, ordered by their number.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -36,6 +37,7 @@ DIMENSIONS = ("dim_region", "dim_occupation", "dim_platform", "dim_period")
 STATUS_COLUMNS = ("conf_status", "status")  # carried by every candidate row besides its key and measures
 REVISION_KEYS = ("period", "region_level", "region_code", "age_cohort", "gender", "occupation_code")
 CANDIDATE = "pub_candidate_{table}"  # temp table holding a table's candidate rows
+RELEASE_COLUMNS = ("vintage", "pipeline_version", "release_id")  # what a release adds to a candidate's columns
 CHANGED = "pub_changed_{table}"  # temp table: candidate rows new or changed against the latest release
 VANISHED = "pub_vanished_{table}"  # temp table: keys the latest release published that the candidate lacks
 
@@ -88,7 +90,11 @@ def record_release(
         for table in candidates
     }
     current = latest_release(con)
-    changes = [_changes(con, table) for table in candidates]
+    changes = []
+    for table in candidates:
+        candidate = CANDIDATE.format(table=table)
+        published = f"{Schema.PUB}.{table}" if _table_exists(con, Schema.PUB, table) else None
+        changes.append(_changes(con, table, candidate, published, _columns(con, candidate)))
     if current is not None and not any(change.any for change in changes):
         return ReleaseOutcome(current["release_id"], False, current["vintage"], _current_rows(con, current))
 
@@ -108,7 +114,9 @@ def record_release(
             ],
         )
         for change in changes:
-            _update_revisions(con, change, release_id, None if current is None else current["release_id"])
+            con.execute(REVISIONS_DDL)
+            previous = None if current is None else current["release_id"]
+            _update_revisions(con, change, f"{Schema.PUB}.revisions", release_id, previous)
         for table in candidates:
             _write_table(con, table, release_id, vintage, pipeline_version)
         for dimension in DIMENSIONS:
@@ -170,14 +178,15 @@ class _TableChanges:
         return self.changed_rows > 0 or self.vanished_keys > 0
 
 
-def _changes(con: duckdb.DuckDBPyConnection, table: str) -> _TableChanges:
-    candidate = CANDIDATE.format(table=table)
+def _changes(
+    con: duckdb.DuckDBPyConnection, table: str, candidate: str, published: str | None, columns: Sequence[str]
+) -> _TableChanges:
+    """Compare `candidate` with `published` (the latest release of `table`, None before its first) on the
+    candidate's `columns`."""
     changed, vanished = CHANGED.format(table=table), VANISHED.format(table=table)
-    columns = _columns(con, candidate)
     keys = tuple(k for k in REVISION_KEYS if k in columns)
     cols, key_cols = ", ".join(columns), ", ".join(keys)
-    published = f"{Schema.PUB}.{table}"
-    if not _table_exists(con, Schema.PUB, table):
+    if published is None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {changed} AS SELECT {cols} FROM {candidate}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE {vanished} AS SELECT {key_cols} FROM {candidate} WHERE false")
     else:
@@ -199,6 +208,25 @@ def _changes(con: duckdb.DuckDBPyConnection, table: str) -> _TableChanges:
         changed_rows=con.execute(count.format(changed)).fetchone()[0],
         vanished_keys=con.execute(count.format(vanished)).fetchone()[0],
     )
+
+
+def fold_into_revisions(
+    con: duckdb.DuckDBPyConnection,
+    revisions: str,
+    *,
+    table: str,
+    released: str,
+    previous: str,
+    release_id: str,
+    previous_release_id: str,
+) -> None:
+    """Fold one release of `table` into a copy of pub.revisions made at the release before it, as
+    record_release folded it into pub.revisions: `released` holds the table as released (a `pub.<table>`),
+    `previous` as the release before (the copy's own `pub.<table>`). The analyst database's next build
+    brings its copy forward so, instead of copying every figure again."""
+    columns = [c for c in _columns(con, released) if c not in RELEASE_COLUMNS]
+    change = _changes(con, table, released, previous, columns)
+    _update_revisions(con, change, revisions, release_id, previous_release_id)
 
 
 def _next_release_id(con: duckdb.DuckDBPyConnection) -> str:
@@ -224,14 +252,17 @@ def _write_table(
 
 
 def _update_revisions(
-    con: duckdb.DuckDBPyConnection, change: _TableChanges, release_id: str, previous_release_id: str | None
+    con: duckdb.DuckDBPyConnection,
+    change: _TableChanges,
+    revisions: str,
+    release_id: str,
+    previous_release_id: str | None,
 ) -> None:
     """Fold a table's new release into pub.revisions: keep each figure's first value, replace its latest.
 
     Every figure the previous release published and this one still does takes the new release id; those it
     no longer publishes keep theirs. The changed rows' figures are then merged again (first value kept,
     latest replaced), new ones inserted."""
-    con.execute(REVISIONS_DDL)
     table = change.table
     revision_keys = ("table_name", *REVISION_KEYS, "measure")
     key_columns = [k if k in change.keys else f"CAST(NULL AS VARCHAR) AS {k}" for k in REVISION_KEYS]
@@ -246,12 +277,12 @@ def _update_revisions(
     if previous_release_id is not None:
         vanished_on = " AND ".join(f"r.{k} IS NOT DISTINCT FROM v.{k}" for k in change.keys)
         con.execute(
-            f"""UPDATE {Schema.PUB}.revisions SET latest_release_id = $release
+            f"""UPDATE {revisions} SET latest_release_id = $release
                 WHERE table_name = $table AND latest_release_id = $previous AND measure IN ({names})""",
             {"release": release_id, "table": table, "previous": previous_release_id},
         )
         con.execute(
-            f"""UPDATE {Schema.PUB}.revisions AS r SET latest_release_id = $previous
+            f"""UPDATE {revisions} AS r SET latest_release_id = $previous
                 FROM {VANISHED.format(table=table)} AS v
                 WHERE r.table_name = $table AND r.latest_release_id = $release AND {vanished_on}""",
             {"release": release_id, "table": table, "previous": previous_release_id},
@@ -271,9 +302,9 @@ def _update_revisions(
                     n.conf_status AS latest_conf_status,
                     $release AS latest_release_id
                 FROM pub_revision_input AS n
-                LEFT JOIN (SELECT * FROM {Schema.PUB}.revisions WHERE table_name = $table) AS o ON {on}
+                LEFT JOIN (SELECT * FROM {revisions} WHERE table_name = $table) AS o ON {on}
             )""",
         {"release": release_id, "table": table},
     )
-    con.execute(f"DELETE FROM {Schema.PUB}.revisions AS o USING pub_revision_input AS n WHERE {on}")
-    con.execute(f"INSERT INTO {Schema.PUB}.revisions BY NAME SELECT * FROM pub_revision_merged")
+    con.execute(f"DELETE FROM {revisions} AS o USING pub_revision_input AS n WHERE {on}")
+    con.execute(f"INSERT INTO {revisions} BY NAME SELECT * FROM pub_revision_merged")

@@ -27,7 +27,10 @@ replaced except the history tables, which get only the releases they lack: a
 release's rows are never rewritten in the warehouse. That holds only while the
 copy descends from the same releases (same ids and release times in
 `pub.releases`) and a history table's columns are unchanged; otherwise, and when
-there is no previous build, the table is copied whole.
+there is no previous build, the table is copied whole. `pub.revisions` (every
+figure ever released, 2.5M rows at 1M workers) is kept when the copy has the
+same releases, and brought forward by the warehouse's own fold when it lacks
+only the newest (`releases.fold_into_revisions`); otherwise it is copied.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contract import Schema
+from pipelines.publish.releases import fold_into_revisions
 
 ANALYST_SCHEMAS: tuple[Schema, ...] = (Schema.MARTS, Schema.PUB, Schema.REF)
 """Copied: aggregates (marts: inside the office; pub: may leave it) and reference data."""
@@ -54,6 +58,9 @@ EXCLUDED_SCHEMAS: tuple[Schema, ...] = (
     Schema.DQ,
 )
 """Never copied: person-level data and run records (spec: indicators.md, 'Publication rules')."""
+
+REVISIONS = (str(Schema.PUB), "revisions")
+"""`pub.revisions`: per key and measure, the first and latest released value (releases.py)."""
 
 HISTORY_SUFFIX = "_history"
 """`pub.<table>_history`: every row of every release, appended, never rewritten (releases.py)."""
@@ -179,6 +186,7 @@ def _copy_aggregates(con: duckdb.DuckDBPyConnection, source: str, target: str, w
     _refuse_foreign_objects(con, target)
     kept = set(_analyst_objects(con, target))
     appendable = _appendable_histories(con, source, target, kept & set(objects))
+    carried = _revisions_carried_forward(con, source, target, kept & set(objects))
     for schema, table in sorted(kept - set(objects)):
         con.execute(f"DROP TABLE {_ident(target)}.{_ident(schema)}.{_ident(table)}")
     for schema in sorted({schema for schema, _ in objects}):
@@ -186,6 +194,8 @@ def _copy_aggregates(con: duckdb.DuckDBPyConnection, source: str, target: str, w
     for schema, table in objects:
         into = f"{_ident(target)}.{_ident(schema)}.{_ident(table)}"
         origin = f"{_ident(source)}.{_ident(schema)}.{_ident(table)}"
+        if (schema, table) == REVISIONS and carried:
+            continue
         if (schema, table) in appendable:
             con.execute(
                 f"""INSERT INTO {into} SELECT * FROM {origin}
@@ -245,18 +255,7 @@ def _appendable_histories(
     columns are the same, in the same order.
     """
     histories = {(s, t) for s, t in candidates if s == str(Schema.PUB) and t.endswith(HISTORY_SUFFIX)}
-    releases = (str(Schema.PUB), "releases")
-    if not histories or releases not in candidates:
-        return set()
-    if not {"release_id", "released_at"} <= {name for name, _ in _columns(con, target, *releases)}:
-        return set()
-    foreign = con.execute(
-        f"""SELECT count(*) FROM {_ident(target)}.{Schema.PUB}.releases AS kept
-            WHERE NOT EXISTS (SELECT 1 FROM {_ident(source)}.{Schema.PUB}.releases AS current
-                              WHERE current.release_id = kept.release_id
-                                AND current.released_at = kept.released_at)"""
-    ).fetchone()
-    if foreign is None or foreign[0]:
+    if not histories or _releases_lacking(con, source, target, candidates) is None:
         return set()
     appendable = set()
     for schema, table in histories:
@@ -264,6 +263,76 @@ def _appendable_histories(
         if "release_id" in {name for name, _ in columns} and columns == _columns(con, source, schema, table):
             appendable.add((schema, table))
     return appendable
+
+
+def _releases_lacking(
+    con: duckdb.DuckDBPyConnection, source: str, target: str, candidates: set[tuple[str, str]]
+) -> list[str] | None:
+    """The releases of `source` that `target` lacks, oldest first; None when `target` is not of the same
+    lineage (a release it knows is not in `source` with the same release time: a warehouse rebuilt since)."""
+    releases = (str(Schema.PUB), "releases")
+    if releases not in candidates:
+        return None
+    if not {"release_id", "released_at"} <= {name for name, _ in _columns(con, target, *releases)}:
+        return None
+    kept, current = (f"{_ident(catalog)}.{Schema.PUB}.releases" for catalog in (target, source))
+    foreign = con.execute(
+        f"""SELECT count(*) FROM {kept} AS kept
+            WHERE NOT EXISTS (SELECT 1 FROM {current} AS current
+                              WHERE current.release_id = kept.release_id
+                                AND current.released_at = kept.released_at)"""
+    ).fetchone()
+    if foreign is None or foreign[0]:
+        return None
+    lacking = con.execute(
+        f"""SELECT release_id FROM {current}
+            WHERE release_id NOT IN (SELECT release_id FROM {kept})
+            ORDER BY CAST(substr(release_id, 2) AS INTEGER)"""
+    ).fetchall()
+    return [release_id for (release_id,) in lacking]
+
+
+def _revisions_carried_forward(
+    con: duckdb.DuckDBPyConnection, source: str, target: str, candidates: set[tuple[str, str]]
+) -> bool:
+    """Bring the previous build's pub.revisions to the warehouse's without copying it; False if it cannot be.
+
+    pub.revisions holds every figure ever released (2.5M rows at 1M workers), and a release rewrites
+    few of them. A previous build with the same releases holds the same revisions. One a single release
+    behind is brought forward by folding that release in as the warehouse did
+    (`releases.fold_into_revisions`: each published table as released against the build's own copy of
+    the release before). Otherwise (more releases behind, another lineage, other columns) it is copied.
+    """
+    lacking = _releases_lacking(con, source, target, candidates)
+    if lacking is None or REVISIONS not in candidates or len(lacking) > 1:
+        return False
+    pub = str(Schema.PUB)
+    tables = sorted(t.removesuffix(HISTORY_SUFFIX) for s, t in candidates if s == pub and t.endswith(HISTORY_SUFFIX))
+    relations = [REVISIONS, *((pub, table) for table in tables)]
+    if any(
+        relation not in candidates or _columns(con, source, *relation) != _columns(con, target, *relation)
+        for relation in relations
+    ):
+        return False
+    if not lacking:
+        return True
+    previous = con.execute(
+        f"""SELECT release_id FROM {_ident(target)}.{pub}.releases
+            ORDER BY CAST(substr(release_id, 2) AS INTEGER) DESC LIMIT 1"""
+    ).fetchone()
+    if previous is None:
+        return False
+    for table in tables:
+        fold_into_revisions(
+            con,
+            f"{_ident(target)}.{pub}.revisions",
+            table=table,
+            released=f"{_ident(source)}.{pub}.{_ident(table)}",
+            previous=f"{_ident(target)}.{pub}.{_ident(table)}",
+            release_id=lacking[0],
+            previous_release_id=previous[0],
+        )
+    return True
 
 
 def _columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ from pipelines.contract import SOURCES
 from pipelines.generate import generate_landing
 from pipelines.publish.audit import audit
 from pipelines.publish.suppression import DEMAND, TABLES, WORKERS, TableRules, build_cells
+from pipelines.query.analyst_db import analyst_db_path
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +238,11 @@ def test_revisions_follow_the_history_when_figures_change_vanish_and_come_back(
 
     revisions = rows(copy, "SELECT * FROM pub.revisions ORDER BY ALL")
     assert revisions == revisions_from_history(copy)
+    # the analyst database's copy, brought forward from the build of R0002 rather than copied, is the same
+    assert rows(analyst_db_path(copy), "SELECT * FROM pub.revisions ORDER BY ALL") == revisions
+    # ...and kept as it is by a refresh with no new release
+    assert tasks.publish(str(copy), "no-change-run")["new_release"] is False
+    assert rows(analyst_db_path(copy), "SELECT * FROM pub.revisions ORDER BY ALL") == revisions
     came_back = rows(
         copy,
         f"""SELECT DISTINCT first_release_id, latest_release_id FROM pub.revisions
