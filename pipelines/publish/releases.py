@@ -113,9 +113,9 @@ def record_release(
                 run_id,
             ],
         )
+        con.execute(REVISIONS_DDL)
+        previous = None if current is None else current["release_id"]
         for change in changes:
-            con.execute(REVISIONS_DDL)
-            previous = None if current is None else current["release_id"]
             _update_revisions(con, change, f"{Schema.PUB}.revisions", release_id, previous)
         for table in candidates:
             _write_table(con, table, release_id, vintage, pipeline_version)
@@ -223,7 +223,7 @@ def fold_into_revisions(
     """Fold one release of `table` into a copy of pub.revisions made at the release before it, as
     record_release folded it into pub.revisions: `released` holds the table as released (a `pub.<table>`),
     `previous` as the release before (the copy's own `pub.<table>`). The analyst database's next build
-    brings its copy forward so, instead of copying every figure again."""
+    brings its copy forward this way instead of copying every figure again."""
     columns = [c for c in _columns(con, released) if c not in RELEASE_COLUMNS]
     change = _changes(con, table, released, previous, columns)
     _update_revisions(con, change, revisions, release_id, previous_release_id)
