@@ -185,8 +185,9 @@ def _copy_aggregates(con: duckdb.DuckDBPyConnection, source: str, target: str, w
     objects = _analyst_objects(con, source)
     _refuse_foreign_objects(con, target)
     kept = set(_analyst_objects(con, target))
-    appendable = _appendable_histories(con, source, target, kept & set(objects))
-    carried = _revisions_carried_forward(con, source, target, kept & set(objects))
+    lacking = _releases_lacking(con, source, target, kept & set(objects))
+    appendable = _appendable_histories(con, source, target, kept & set(objects), lacking)
+    carried = _revisions_carried_forward(con, source, target, kept & set(objects), lacking)
     for schema, table in sorted(kept - set(objects)):
         con.execute(f"DROP TABLE {_ident(target)}.{_ident(schema)}.{_ident(table)}")
     for schema in sorted({schema for schema, _ in objects}):
@@ -246,16 +247,20 @@ def _analyst_objects(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple
 
 
 def _appendable_histories(
-    con: duckdb.DuckDBPyConnection, source: str, target: str, candidates: set[tuple[str, str]]
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    target: str,
+    candidates: set[tuple[str, str]],
+    lacking: list[str] | None,
 ) -> set[tuple[str, str]]:
     """The history tables `target` already holds that need only the releases they lack.
 
     Only when every release `target` knows is in `source` with the same release time
-    (the same lineage of releases: not a warehouse rebuilt since) and the table's
-    columns are the same, in the same order.
+    (`lacking` is not None: the same lineage of releases, not a warehouse rebuilt
+    since) and the table's columns are the same, in the same order.
     """
     histories = {(s, t) for s, t in candidates if s == str(Schema.PUB) and t.endswith(HISTORY_SUFFIX)}
-    if not histories or _releases_lacking(con, source, target, candidates) is None:
+    if not histories or lacking is None:
         return set()
     appendable = set()
     for schema, table in histories:
@@ -293,7 +298,11 @@ def _releases_lacking(
 
 
 def _revisions_carried_forward(
-    con: duckdb.DuckDBPyConnection, source: str, target: str, candidates: set[tuple[str, str]]
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    target: str,
+    candidates: set[tuple[str, str]],
+    lacking: list[str] | None,
 ) -> bool:
     """Bring the previous build's pub.revisions to the warehouse's without copying it; False if it cannot be.
 
@@ -302,8 +311,8 @@ def _revisions_carried_forward(
     behind is brought forward by folding that release in as the warehouse did
     (`releases.fold_into_revisions`: each published table as released against the build's own copy of
     the release before). Otherwise (more releases behind, another lineage, other columns) it is copied.
+    `lacking`: the releases the previous build lacks (_releases_lacking).
     """
-    lacking = _releases_lacking(con, source, target, candidates)
     if lacking is None or REVISIONS not in candidates or len(lacking) > 1:
         return False
     pub = str(Schema.PUB)
