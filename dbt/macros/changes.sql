@@ -59,12 +59,20 @@
         select distinct
             {{ key_columns | join(', ') }}
         from {{ relation }}
-        where load_id in (
-            select ledger.load_id from {{ ref('stg_audit__load_ledger') }} as ledger
-            where {{ changed_since_last_build('ledger.loaded_at') }}
-        )
+        where {{ loaded_since_last_build('load_id') }}
     ) as delivered
         on {{ join_on_columns('versions', 'delivered', key_columns) }}
+{%- endmacro %}
+
+{#- True for a row of a load that reached the ledger since the last successful
+    build (every row without a watermark): in a deduplicated staging table, a
+    record whose newest version changed. The model declares its dependency on
+    stg_audit__load_ledger. -#}
+{% macro loaded_since_last_build(load_id) -%}
+    {{ load_id }} in (
+        select ledger.load_id from {{ ref('stg_audit__load_ledger') }} as ledger
+        where {{ changed_since_last_build('ledger.loaded_at') }}
+    )
 {%- endmacro %}
 
 {#- Equality of two relations' `columns`, as a join condition. -#}

@@ -16,6 +16,8 @@ TABLES = (
     "staging.stg_platforms__gig_registrations",
     "staging.stg_platforms__income_records",
     "staging.stg_platforms__income_record_superseded_versions",
+    "staging.stg_platforms__job_postings",
+    "intermediate.int_job_postings_classified",
     "intermediate.int_income_person_platform_months",
     "intermediate.int_person_months",
     "intermediate.int_person_month_history",
