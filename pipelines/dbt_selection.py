@@ -1,4 +1,14 @@
-"""What one `dbt build` of the pipeline selects: every node, every node but unchanged reference data, or none.
+"""What one `dbt build` of the pipeline does: rebuild from scratch, build every node, every node but
+unchanged reference data, or nothing.
+
+An incremental model keeps the rows earlier builds computed and recomputes only
+what new loads changed, so the rows it keeps are as the project of those builds
+computed them. When the warehouse's last successful build ran another project (a
+new release: a changed model, macro or seed, e.g. a title keyword or a minimum
+wage), an incremental build would mix both projects' rows; so the build is then
+a full refresh, as the first build on a warehouse and one from before the
+fingerprint are. A failed build of this project after its successful one is not:
+the watermark makes the next build take up its changes.
 
 The reference nodes (tag `reference`: the seeds in `ref` and the dimensions built
 from nothing else) change only when the dbt project changes; deliveries never
@@ -10,9 +20,8 @@ So an incremental build leaves them out when the newest build on the warehouse r
 byte for byte this project (same files, same dbt versions) and succeeded: every
 build records its project's fingerprint in `audit.runs.dbt_project_fingerprint`
 before it starts, so a build that failed half-way through new reference data is
-never taken for a complete one. A full refresh, a first build, a warehouse from
-before the fingerprint, a failed last build, or any change to a seed, model, macro
-or setting builds everything. The tests that tie data to reference tables
+never taken for a complete one. A full refresh and a failed last build build
+everything. The tests that tie data to reference tables
 (relationships) still run: with `--indirect-selection cautious` dbt leaves out only
 the tests whose parents are all left out.
 
@@ -27,6 +36,7 @@ that brings nothing new (a scheduled run on a day without deliveries, a re-run).
 from __future__ import annotations
 
 import hashlib
+from enum import Enum
 from importlib import metadata
 from pathlib import Path
 
@@ -57,25 +67,38 @@ def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
     return digest.hexdigest()
 
 
-def reference_is_current(con: duckdb.DuckDBPyConnection, fingerprint: str) -> bool:
-    """True when the warehouse's newest build ran the project of `fingerprint` and succeeded."""
-    newest = con.execute(
-        f"""SELECT dbt_project_fingerprint, loaded_through IS NOT NULL FROM {Schema.AUDIT}.runs
-            WHERE dbt_project_fingerprint IS NOT NULL ORDER BY started_at DESC LIMIT 1"""
+class LastBuild(Enum):
+    """What the warehouse's builds so far mean for the next one of this project."""
+
+    SUCCEEDED = "the newest build ran this project and succeeded"
+    FAILED = "the newest build failed, after a successful build of this project"
+    OTHER_PROJECT = "no successful build of this project is the last successful one"
+
+
+def last_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> LastBuild:
+    """Where the project of `fingerprint` stands on the warehouse (`audit.runs`)."""
+    newest, last_success = con.execute(
+        f"""SELECT (SELECT loaded_through IS NOT NULL FROM {Schema.AUDIT}.runs
+                    WHERE dbt_project_fingerprint IS NOT NULL ORDER BY started_at DESC LIMIT 1),
+                   (SELECT dbt_project_fingerprint FROM {Schema.AUDIT}.runs
+                    WHERE dbt_project_fingerprint IS NOT NULL AND loaded_through IS NOT NULL
+                    ORDER BY started_at DESC LIMIT 1)"""
     ).fetchone()
-    return newest == (fingerprint, True)
+    if last_success != fingerprint:
+        return LastBuild.OTHER_PROJECT
+    return LastBuild.SUCCEEDED if newest else LastBuild.FAILED
 
 
-def build_args(full_refresh: bool, reference_built: bool, new_loads: bool) -> list[str] | None:
+def build_args(full_refresh: bool, last: LastBuild, new_loads: bool) -> list[str] | None:
     """The `dbt build` arguments, or None when there is nothing to build.
 
-    `reference_built`: the newest build ran this project and succeeded;
-    `new_loads`: a load reached the ledger after that build's watermark.
+    `last`: what the warehouse's builds so far mean for this project's;
+    `new_loads`: a load reached the ledger after the last build's watermark.
     """
-    if full_refresh:
+    if full_refresh or last is LastBuild.OTHER_PROJECT:
         return ["build", "--exclude", NOT_ON_DATA, "--full-refresh"]
-    if reference_built and not new_loads:
+    if last is LastBuild.SUCCEEDED and not new_loads:
         return None
-    if reference_built:
+    if last is LastBuild.SUCCEEDED:
         return ["build", "--exclude", f"{NOT_ON_DATA} {REFERENCE_SELECTOR}", "--indirect-selection", "cautious"]
     return ["build", "--exclude", NOT_ON_DATA]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.contract import Schema
-from pipelines.dbt_selection import build_args, project_fingerprint, reference_is_current
+from pipelines.dbt_selection import build_args, last_build, project_fingerprint
 from pipelines.ingest import Progress, ingest_source
 from pipelines.settings import PIPELINE_VERSION, RunPaths
 from pipelines.warehouse import connect, ensure_ingest_tables, warehouse_lock
@@ -105,11 +105,13 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
     the newest `loaded_at` that build had seen is kept in `audit.runs.loaded_through`,
     where dbt reads it (macro `changes_since`; as a var it would make dbt re-parse
     the project on every run). A failed build records no watermark, so the next run
-    picks the same changes up again. An incremental table older
-    than the release's columns fails the build with a hint to run a full refresh.
-    Unchanged reference data is not rebuilt, and nothing at all when no load came
-    since a build of this project (`pipelines.dbt_selection`): each build records
-    the fingerprint of the project it runs before it starts.
+    picks the same changes up again. The first build of a project on a warehouse
+    (a new release) is a full refresh: the incremental models' kept rows were
+    computed by the project before. An incremental table whose columns still
+    differ (built by hand with another project) fails the build with a hint to
+    run a full refresh. Unchanged reference data is not rebuilt, and nothing at
+    all when no load came since a build of this project (`pipelines.dbt_selection`):
+    each build records the fingerprint of the project it runs before it starts.
     """
     from pipelines.dbt_runner import DbtError, run_dbt
 
@@ -122,13 +124,13 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
                            (SELECT max(loaded_at) FROM {Schema.AUDIT}.load_ledger)"""
             ).fetchone()
             fingerprint = project_fingerprint()
-            reference_built = reference_is_current(con, fingerprint)
+            last = last_build(con, fingerprint)
             con.execute(
                 f"UPDATE {Schema.AUDIT}.runs SET dbt_project_fingerprint = ? WHERE run_id = ?", [fingerprint, run_id]
             )
         finally:
             con.close()
-        args = build_args(full_refresh, reference_built, new_loads=through is not None and through != since)
+        args = build_args(full_refresh, last, new_loads=through is not None and through != since)
         try:
             if args is not None:
                 run_dbt(args, path)
@@ -144,7 +146,7 @@ def transform(warehouse: str, run_id: str, full_refresh: bool = False) -> dict:
             con.close()
     return {
         "run_id": run_id,
-        "full_refresh": full_refresh,
+        "full_refresh": args is not None and "--full-refresh" in args,
         "changes_since": since.isoformat() if since else None,
         "built": args is not None,
     }

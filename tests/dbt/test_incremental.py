@@ -217,7 +217,8 @@ def test_an_income_correction_rebuilds_only_the_regions_of_its_person_in_the_mon
     [("int_person_months", "has_other_job"), ("int_person_attributes_by_period", "moves_cells")],
 )
 def test_an_older_warehouse_stops_with_a_call_for_a_full_refresh(work: Path, built: Path, table: str, column: str):
-    """A release that adds a column to an incremental model, run on a warehouse built before it."""
+    """An incremental table without a column of this project's model, on a warehouse whose runs say this project
+    built it (a table built by hand with an earlier project): the build stops and calls for a full refresh."""
     warehouse = work / f"older_{table}.duckdb"
     shutil.copy(built, warehouse)
     con = duckdb.connect(str(warehouse))

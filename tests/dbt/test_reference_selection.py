@@ -74,14 +74,50 @@ def test_reference_data_is_rebuilt_after_a_project_change_or_a_failed_build(work
     assert "model.flexemp.flex_indicators_monthly" in skipped  # data models are built as always
     assert TIES_DATA_TO_REFERENCE in skipped  # and data is still tested against the reference tables
 
-    for change in (
-        "SET dbt_project_fingerprint = 'a project before this release'",  # the project changed since
-        "SET loaded_through = NULL WHERE started_at = (SELECT max(started_at) FROM audit.runs)",  # the last failed
+    for change, from_scratch in (
+        ("SET loaded_through = NULL WHERE started_at = (SELECT max(started_at) FROM audit.runs)", False),  # failed
+        ("SET dbt_project_fingerprint = 'a project before this release'", True),  # the project changed since
     ):
         con = duckdb.connect(str(warehouse))
         con.execute(f"UPDATE audit.runs {change}")
         con.close()
-        build(landing, warehouse)  # nothing new, yet everything is built
+        assert build(landing, warehouse)["full_refresh"] is from_scratch, change  # nothing new, yet all is built
         rebuilt = last_build_nodes()
         assert {"seed.flexemp.regions", "model.flexemp.dim_region", "model.flexemp.dim_platform"} <= rebuilt, change
         assert recorded_builds(warehouse)[-1][0] == project_fingerprint()
+
+
+def test_a_new_release_recomputes_the_rows_incremental_models_kept(work: Path, generated: Path, built: Path):
+    """Rows an earlier project computed (here: a posting's title as it kept it) do not survive its successor's first
+    build."""
+    warehouse = work / "new_release.duckdb"
+    shutil.copy(built, warehouse)
+    landing = work / "new_release_landing"
+    platform, suspended = registration_update(warehouse, status="suspended")
+    deliver(landing, "gig_registrations", [suspended], platform=platform, day="2026-01-05", name="status")
+
+    def earlier_project_kept_one_posting() -> None:
+        with duckdb.connect(str(warehouse)) as con:
+            posting = con.execute(
+                """SELECT platform_id, posting_id FROM intermediate.int_job_postings_classified
+                   ORDER BY platform_id, posting_id LIMIT 1"""
+            ).fetchone()
+            con.execute(
+                """UPDATE intermediate.int_job_postings_classified SET title = 'earlier project'
+                   WHERE platform_id = ? AND posting_id = ?""",
+                list(posting),
+            )
+
+    def kept_from_earlier_project() -> int:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            query = "SELECT count(*) FROM intermediate.int_job_postings_classified WHERE title = ?"
+            return con.execute(query, ["earlier project"]).fetchone()[0]
+
+    earlier_project_kept_one_posting()
+    assert build(landing, warehouse)["full_refresh"] is False  # same project: the kept row stays as it is
+    assert kept_from_earlier_project() == 1
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE audit.runs SET dbt_project_fingerprint = 'a project before this release'")
+    assert build(landing, warehouse)["full_refresh"] is True
+    assert kept_from_earlier_project() == 0
