@@ -7,8 +7,9 @@ computed them. When the warehouse's last successful build ran another project (a
 new release: a changed model, macro or seed, e.g. a title keyword or a minimum
 wage), an incremental build would mix both projects' rows; so the build is then
 a full refresh, as the first build on a warehouse and one from before the
-fingerprint are. A failed build of this project after its successful one is not:
-the watermark makes the next build take up its changes.
+fingerprint are (and one after a failed build of another project, which may
+have rebuilt some tables). A failed build of this project after its successful
+one is not: the watermark makes the next build take up its changes.
 
 The reference nodes (tag `reference`: the seeds in `ref` and the dimensions built
 from nothing else) change only when the dbt project changes; deliveries never
@@ -20,10 +21,10 @@ So an incremental build leaves them out when the newest build on the warehouse r
 byte for byte this project (same files, same dbt versions) and succeeded: every
 build records its project's fingerprint in `audit.runs.dbt_project_fingerprint`
 before it starts, so a build that failed half-way through new reference data is
-never taken for a complete one. A full refresh and a failed last build build
-everything. The tests that tie data to reference tables
-(relationships) still run: with `--indirect-selection cautious` dbt leaves out only
-the tests whose parents are all left out.
+never taken for a complete one. After a failed build every node is built again.
+The tests that tie data to reference tables (relationships) still run: with
+`--indirect-selection cautious` dbt leaves out only the tests whose parents are
+all left out.
 
 And a build with nothing to do is not run at all: when, on top of that, no load
 reached the ledger since that build's watermark (`loaded_through`), every model
@@ -71,22 +72,27 @@ class LastBuild(Enum):
     """What the warehouse's builds so far mean for the next one of this project."""
 
     SUCCEEDED = "the newest build ran this project and succeeded"
-    FAILED = "the newest build failed, after a successful build of this project"
-    OTHER_PROJECT = "no successful build of this project is the last successful one"
+    FAILED = "the newest build ran this project and failed, after a successful one of it"
+    OTHER_PROJECT = "the newest build, or the last successful one, ran another project (or there is none)"
 
 
 def last_build(con: duckdb.DuckDBPyConnection, fingerprint: str) -> LastBuild:
-    """Where the project of `fingerprint` stands on the warehouse (`audit.runs`)."""
-    newest, last_success = con.execute(
-        f"""SELECT (SELECT loaded_through IS NOT NULL FROM {Schema.AUDIT}.runs
-                    WHERE dbt_project_fingerprint IS NOT NULL ORDER BY started_at DESC LIMIT 1),
-                   (SELECT dbt_project_fingerprint FROM {Schema.AUDIT}.runs
-                    WHERE dbt_project_fingerprint IS NOT NULL AND loaded_through IS NOT NULL
-                    ORDER BY started_at DESC LIMIT 1)"""
+    """Where the project of `fingerprint` stands on the warehouse (`audit.runs`).
+
+    A failed build of another project may have rebuilt some tables from scratch
+    before it stopped, so it counts as another project's build.
+    """
+    newest, succeeded, last_success = con.execute(
+        f"""WITH builds AS (SELECT started_at, dbt_project_fingerprint AS fingerprint,
+                                   loaded_through IS NOT NULL AS succeeded
+                            FROM {Schema.AUDIT}.runs WHERE dbt_project_fingerprint IS NOT NULL)
+            SELECT (SELECT fingerprint FROM builds ORDER BY started_at DESC LIMIT 1),
+                   (SELECT succeeded FROM builds ORDER BY started_at DESC LIMIT 1),
+                   (SELECT fingerprint FROM builds WHERE succeeded ORDER BY started_at DESC LIMIT 1)"""
     ).fetchone()
-    if last_success != fingerprint:
+    if newest != fingerprint or last_success != fingerprint:
         return LastBuild.OTHER_PROJECT
-    return LastBuild.SUCCEEDED if newest else LastBuild.FAILED
+    return LastBuild.SUCCEEDED if succeeded else LastBuild.FAILED
 
 
 def build_args(full_refresh: bool, last: LastBuild, new_loads: bool) -> list[str] | None:

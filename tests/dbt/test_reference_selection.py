@@ -76,6 +76,11 @@ def test_reference_data_is_rebuilt_after_a_project_change_or_a_failed_build(work
 
     for change, from_scratch in (
         ("SET loaded_through = NULL WHERE started_at = (SELECT max(started_at) FROM audit.runs)", False),  # failed
+        (  # another project's build failed (it may have rebuilt some tables), this one's succeeded before
+            "SET dbt_project_fingerprint = 'a release tried and withdrawn', loaded_through = NULL "
+            "WHERE started_at = (SELECT max(started_at) FROM audit.runs)",
+            True,
+        ),
         ("SET dbt_project_fingerprint = 'a project before this release'", True),  # the project changed since
     ):
         con = duckdb.connect(str(warehouse))
