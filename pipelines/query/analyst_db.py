@@ -259,15 +259,14 @@ def _appendable_histories(
     (`lacking` is not None: the same lineage of releases, not a warehouse rebuilt
     since) and the table's columns are the same, in the same order.
     """
-    histories = {(s, t) for s, t in candidates if s == str(Schema.PUB) and t.endswith(HISTORY_SUFFIX)}
-    if not histories or lacking is None:
+    if lacking is None:
         return set()
-    appendable = set()
-    for schema, table in histories:
-        columns = _columns(con, target, schema, table)
-        if "release_id" in {name for name, _ in columns} and columns == _columns(con, source, schema, table):
-            appendable.add((schema, table))
-    return appendable
+    return {
+        relation
+        for relation in _histories(candidates)
+        if "release_id" in {name for name, _ in _columns(con, target, *relation)}
+        and _same_columns(con, source, target, relation)
+    }
 
 
 def _releases_lacking(
@@ -316,12 +315,9 @@ def _revisions_carried_forward(
     if lacking is None or REVISIONS not in candidates or len(lacking) > 1:
         return False
     pub = str(Schema.PUB)
-    tables = sorted(t.removesuffix(HISTORY_SUFFIX) for s, t in candidates if s == pub and t.endswith(HISTORY_SUFFIX))
+    tables = sorted(table.removesuffix(HISTORY_SUFFIX) for _, table in _histories(candidates))
     relations = [REVISIONS, *((pub, table) for table in tables)]
-    if any(
-        relation not in candidates or _columns(con, source, *relation) != _columns(con, target, *relation)
-        for relation in relations
-    ):
+    if any(relation not in candidates or not _same_columns(con, source, target, relation) for relation in relations):
         return False
     if not lacking:
         return True
@@ -342,6 +338,16 @@ def _revisions_carried_forward(
             previous_release_id=previous[0],
         )
     return True
+
+
+def _histories(candidates: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The `pub.<table>_history` tables among `candidates`."""
+    return {(s, t) for s, t in candidates if s == str(Schema.PUB) and t.endswith(HISTORY_SUFFIX)}
+
+
+def _same_columns(con: duckdb.DuckDBPyConnection, source: str, target: str, relation: tuple[str, str]) -> bool:
+    """`relation` has the same columns (names, types, order) in both catalogs."""
+    return _columns(con, source, *relation) == _columns(con, target, *relation)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> list[tuple[str, str]]:
