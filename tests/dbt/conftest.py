@@ -29,14 +29,19 @@ def registration_update(warehouse: Path, **changes: str) -> tuple[str, dict[str,
     """A later version of the only registration of a person with income in 3+ months, as a platform delivers it."""
     names = column_names("gig_registrations")
     con = duckdb.connect(str(warehouse), read_only=True)
+    # the delivered version (raw): staging carries the compact person key
     row = con.execute(
-        f"""SELECT {", ".join(names)} FROM staging.stg_platforms__gig_registrations
-            WHERE status = 'active'
-              AND person_key IN (SELECT person_key FROM intermediate.int_person_months WHERE is_registered
-                                 GROUP BY person_key HAVING count(*) >= 3)
-              AND person_key IN (SELECT person_key FROM staging.stg_platforms__gig_registrations
-                                 GROUP BY person_key HAVING count(*) = 1)
-            ORDER BY registration_id LIMIT 1"""
+        f"""SELECT {", ".join(f"delivered.{name}" for name in names)}
+            FROM staging.stg_platforms__gig_registrations AS registration
+            INNER JOIN raw.gig_registrations AS delivered
+                USING (platform_id, registration_id, load_id, updated_at)
+            WHERE registration.status = 'active'
+              AND registration.person_key IN (
+                  SELECT person_key FROM intermediate.int_person_months WHERE is_registered
+                  GROUP BY person_key HAVING count(*) >= 3)
+              AND registration.person_key IN (SELECT person_key FROM staging.stg_platforms__gig_registrations
+                                              GROUP BY person_key HAVING count(*) = 1)
+            ORDER BY registration.registration_id LIMIT 1"""
     ).fetchone()
     con.close()
     delivered = {name: as_delivered(value) for name, value in zip(names, row, strict=True)}
@@ -50,8 +55,9 @@ def income_correction(warehouse: Path, period: str) -> tuple[str, dict[str, str]
     names = column_names("income_records")
     con = duckdb.connect(str(warehouse), read_only=True)
     row = con.execute(
-        f"""SELECT {", ".join(f"income.{name}" for name in names)}
+        f"""SELECT {", ".join(f"delivered.{name}" for name in names)}
             FROM staging.stg_platforms__income_records AS income
+            INNER JOIN raw.income_records AS delivered USING (file_path, source_row)
             INNER JOIN intermediate.int_person_months AS panel
                 ON income.person_key = panel.person_key AND income.period = panel.period
             WHERE income.period = ? AND panel.is_registered AND panel.residence_province_code IS NOT NULL
@@ -66,6 +72,12 @@ def income_correction(warehouse: Path, period: str) -> tuple[str, dict[str, str]
         gross_income=str(Decimal(delivered["gross_income"]) + 100), updated_at="2026-01-05T08:00:00+08:00"
     )
     return delivered["platform_id"], delivered
+
+
+def compact_key(person_key: str) -> str:
+    """A delivered person key as the person-level models carry it (dbt macro compact_person_key): its
+    first 128 bits, as the decimal text DuckDB casts to UHUGEINT in a comparison."""
+    return str(int(person_key[:32], 16))
 
 
 def as_delivered(value: object) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.dbt_runner import DbtError
 from tests.conftest import deliver
-from tests.dbt.conftest import build, income_correction, registration_update
+from tests.dbt.conftest import build, compact_key, income_correction, registration_update
 
 TABLES = (
     "staging.stg_platforms__gig_registrations",
@@ -94,7 +94,7 @@ def test_status_change_rebuilds_no_month_and_a_correction_only_the_persons_month
         p
         for (p,) in con.execute(
             "SELECT period FROM intermediate.int_person_months WHERE person_key = ? ORDER BY 1",
-            [suspended["person_key"]],
+            [compact_key(suspended["person_key"])],
         ).fetchall()
     ]
     con.close()
@@ -131,7 +131,7 @@ def test_a_move_to_another_province_rebuilds_only_the_regions_it_left_and_joined
              AND period = (SELECT min(period) FROM intermediate.int_person_months
                            WHERE person_key = ? AND is_registered)
            RETURNING period, region_code""",
-        [old_province, new_province, registration["person_key"]],
+        [old_province, new_province, compact_key(registration["person_key"])],
     ).fetchall()
     con.close()
     assert len(planted) == 1
@@ -174,7 +174,7 @@ def test_an_income_correction_rebuilds_only_the_regions_of_its_person_in_the_mon
         for period, province in con.execute(
             """SELECT period, residence_province_code FROM intermediate.int_person_months
                WHERE person_key = ? AND is_registered""",
-            [corrected["person_key"]],
+            [compact_key(corrected["person_key"])],
         ).fetchall()
     }
     # a figure planted in a province the correction does not touch, in a month it rebuilds: kept

@@ -23,7 +23,7 @@ registrations as (
 
 ),
 
-final as (
+conflicts as (
 
     select
         person_key,
@@ -38,6 +38,20 @@ final as (
     from registrations
     group by person_key
     having count(distinct birth_year) > 1 or count(distinct gender) > 1
+
+),
+
+final as (
+
+    select
+        {{ person_key_text('person_key') }} as person_key,
+        registrations,
+        platforms,
+        birth_year_disagrees,
+        gender_disagrees,
+        birth_years,
+        genders
+    from conflicts
 
 )
 

@@ -21,7 +21,7 @@ registrations as (
 final as (
 
     select
-        panel.person_key,
+        {{ person_key_text('panel.person_key') }} as person_key,
         panel.period,
         case
             when registrations.person_key is null then 'never_registered'

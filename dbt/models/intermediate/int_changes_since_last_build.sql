@@ -114,13 +114,13 @@ final as (
     select
         'period' as change_kind,
         period,
-        {{ dbt.cast('null', api.Column.translate_type('string')) }} as person_key
+        {{ null_person_key() }} as person_key
     from changed_periods
     union all
     select
         'new_period' as change_kind,
         period,
-        {{ dbt.cast('null', api.Column.translate_type('string')) }} as person_key
+        {{ null_person_key() }} as person_key
     from new_periods
     {% if since is not none %}
         union all
