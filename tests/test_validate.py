@@ -47,6 +47,10 @@ RULES = [
     ("job_postings", {"occupation_code": "astronaut"}, "unknown_occupation", "occupation_code"),
     ("gig_registrations", {"occupation_code": "astronaut"}, "unknown_occupation", "occupation_code"),
     ("income_records", {"person_key": "not-a-key"}, "invalid_person_key", "person_key"),
+    ("income_records", {"person_key": "0" * 63 + "g"}, "invalid_person_key", "person_key"),
+    ("income_records", {"person_key": "0" * 63}, "invalid_person_key", "person_key"),
+    ("income_records", {"person_key": "0" * 64 + "1"}, "invalid_person_key", "person_key"),
+    ("gig_registrations", {"person_key": "0" * 62 + " 1"}, "invalid_person_key", "person_key"),
     ("income_records", {"hours_worked": "800"}, "out_of_range", "hours_worked"),
     ("income_records", {"gross_income": "-5"}, "out_of_range", "gross_income"),
     ("income_records", {"tasks_completed": "-1"}, "out_of_range", "tasks_completed"),
@@ -153,3 +157,10 @@ def test_national_id_is_stored_nowhere(landing, warehouse):
         assert hits == (0,), table
     codes = [c for c, _ in quarantined(con, "income_records")]
     assert codes == ["pii_national_id", "invalid_person_key"]
+
+
+def test_a_person_key_in_upper_case_is_loaded_in_lower_case(landing, warehouse):
+    deliver(landing, "income_records", [good_row("income_records", person_key="AB" * 32)])
+    con = load(landing, warehouse, "income_records")
+    assert con.execute("SELECT person_key FROM raw.income_records").fetchall() == [("ab" * 32,)]
+    assert quarantined(con, "income_records") == []
