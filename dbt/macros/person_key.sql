@@ -5,8 +5,11 @@
     scale) wrote, sorted, grouped and joined on in every model. Two persons
     share a compact key with probability about n^2 / 2^129 (1e-27 for a million
     persons, 6e-23 for 200 million). Staging casts the key once; everything
-    downstream joins on the compact key. Other adapters keep the text (Spark
-    has no 128-bit integer). -#}
+    downstream joins on the compact key. The lists of every delivered version
+    (stg_platforms__*_versions), which each daily build scans whole, keep the
+    key as delivered: int_changes_since_last_build casts only the keys of the
+    versions it lists. Other adapters keep the text (Spark has no 128-bit
+    integer). -#}
 {% macro compact_person_key(column) -%}
     {{ return(adapter.dispatch('compact_person_key', 'flexemp')(column)) }}
 {%- endmacro %}

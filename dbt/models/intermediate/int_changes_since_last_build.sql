@@ -55,7 +55,7 @@ with
 
         select
             versions.period,
-            versions.person_key
+            {{ compact_person_key('versions.person_key') }} as person_key
         from {{ ref('stg_platforms__income_record_versions') }} as versions
         inner join changed_records
             on
@@ -101,7 +101,7 @@ with
 
     changed_persons as (
 
-        select distinct versions.person_key
+        select distinct {{ compact_person_key('versions.person_key') }} as person_key
         from {{ ref('stg_platforms__gig_registration_versions') }} as versions
         inner join new_loads on versions.load_id = new_loads.load_id
 

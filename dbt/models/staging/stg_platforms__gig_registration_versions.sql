@@ -13,7 +13,7 @@ renamed as (
     select
         platform_id,
         registration_id,
-        {{ compact_person_key('person_key') }} as person_key,
+        person_key,
         registered_at,
         load_id
 

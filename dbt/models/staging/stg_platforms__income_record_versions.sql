@@ -13,7 +13,7 @@ renamed as (
     select
         platform_id,
         record_id,
-        {{ compact_person_key('person_key') }} as person_key,
+        person_key,
         period,
         load_id
 
