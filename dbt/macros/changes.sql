@@ -155,11 +155,15 @@
     `persons`, the rows of the persons whose income or registrations changed
     since (int_changes_since_last_build); `persons_and_months_rebuilt_for_everyone`,
     those and every row of the months int_periods_to_rebuild rebuilds for every
-    person; none, every row. The models are referenced even when unused, so
-    that dbt orders the calling test after them (and only those the scope reads:
-    a test waits for its models, and a model for the tests of its parents). -#}
+    person; `income_records` (the deduplicated income), the rows of the records
+    a load since delivered a version of: only their newest version can have
+    changed, and the filter is on the natural key, not on the person key the
+    view computes for every row; none, every row. The models are referenced
+    even when unused, so that dbt orders the calling test after them (and only
+    those the scope reads: a test waits for its models, and a model for the
+    tests of its parents). -#}
 {% macro rows_written_since_last_build(scope) -%}
-    {%- set scopes = [none, 'persons', 'persons_and_months_rebuilt_for_everyone'] -%}
+    {%- set scopes = [none, 'persons', 'persons_and_months_rebuilt_for_everyone', 'income_records'] -%}
     {%- if scope not in scopes -%}
         {{ exceptions.raise_compiler_error(
             "written_since_last_build must be one of " ~ scopes[1:] | join(', ') ~ ", not " ~ scope
@@ -168,12 +172,25 @@
     {%- if scope is none -%}
         {{ return('true') }}
     {%- endif -%}
-    {%- set changes = ref('int_changes_since_last_build') -%}
+    {%- if scope == 'income_records' -%}
+        {%- set versions = ref('stg_platforms__income_record_versions') -%}
+        {%- set delivered = loaded_since_last_build('versions.load_id') -%}
+    {%- else -%}
+        {%- set changes = ref('int_changes_since_last_build') -%}
+    {%- endif -%}
     {%- if scope == 'persons_and_months_rebuilt_for_everyone' -%}
         {%- set rebuilt_months = ref('int_periods_to_rebuild') -%}
     {%- endif -%}
     {%- if not earlier_rows_checked_by_this_project() -%}
         {{ return('true') }}
+    {%- endif -%}
+    {%- if scope == 'income_records' -%}
+        {#- a hash collision only adds rows to the scope -#}
+        {{ return(
+            key_hash(['platform_id', 'record_id']) ~ ' in (select '
+            ~ key_hash(['versions.platform_id', 'versions.record_id']) ~ ' from ' ~ versions
+            ~ ' as versions where ' ~ delivered ~ ')'
+        ) }}
     {%- endif -%}
     (
         person_key in (

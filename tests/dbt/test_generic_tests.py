@@ -130,6 +130,43 @@ def test_a_daily_build_checks_the_histories_of_the_months_it_rebuilt_for_everyon
     assert "Got 1 result" in str(failed.value)  # the person changed in no month: only the rebuilt month is read
 
 
+INCOME_GRAIN_TEST = "unique_combination_of_columns_stg_platforms__income_records_platform_id__record_id__income_records"
+
+
+def test_a_daily_build_checks_the_grain_of_the_income_records_delivered_since_the_last_build(
+    warehouse: Path, generated: Path
+) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        loads = con.execute("SELECT load_id FROM raw.income_records GROUP BY 1 ORDER BY 1 LIMIT 2").fetchall()
+        (delivered_since,), (earlier,) = loads
+        for load_id in (delivered_since, earlier):  # a second current version of one record of each load
+            con.execute(
+                """INSERT INTO raw.income_records
+                   SELECT * REPLACE (source_row + 1000000 AS source_row) FROM raw.income_records
+                   WHERE load_id = ? ORDER BY source_row LIMIT 1""",
+                [load_id],
+            )
+        con.execute(
+            "UPDATE audit.load_ledger SET loaded_at = now() + INTERVAL 1 DAY WHERE load_id = ?", [delivered_since]
+        )
+        (planted,) = con.execute(
+            "SELECT record_id FROM raw.income_records WHERE load_id = ? AND source_row > 1000000", [delivered_since]
+        ).fetchone()
+    start_a_daily_build(warehouse, generated)
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["build", "--select", INCOME_GRAIN_TEST], warehouse)
+    assert "Got 1 result" in str(failed.value)  # the record of the load since; the other was checked before
+    (compiled,) = dbt_paths()["target"].glob(
+        "compiled/**/stg_platforms__income_records.yml/unique_combination_of_columns_*.sql"
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert [row[1] for row in con.execute(compiled.read_text()).fetchall()] == [planted]
+
+    with pytest.raises(DbtError) as failed:
+        run_dbt(["test", "--select", INCOME_GRAIN_TEST], warehouse)  # by hand: every row
+    assert "Got 2 results" in str(failed.value)
+
+
 NOT_NULL_TEST = "int_person_months,test_name:not_null_columns"  # the panel's not-null checks, one node
 
 
