@@ -55,13 +55,17 @@
 {% macro versions_of_delivered_records(relation, key_columns) -%}
     select versions.*
     from {{ relation }} as versions
-    inner join (
-        select distinct
-            {{ key_columns | join(', ') }}
-        from {{ relation }}
-        where {{ loaded_since_last_build('load_id') }}
-    ) as delivered
+    inner join ({{ delivered_records(relation, key_columns) }}) as delivered
         on {{ join_on_columns('versions', 'delivered', key_columns) }}
+{%- endmacro %}
+
+{#- The natural keys (`key_columns`) of the records of `relation` that the loads
+    since the last build delivered a version of, as a query. -#}
+{% macro delivered_records(relation, key_columns) -%}
+    select distinct
+        {{ key_columns | join(', ') }}
+    from {{ relation }}
+    where {{ loaded_since_last_build('load_id') }}
 {%- endmacro %}
 
 {#- True for a row of a load that reached the ledger since the last successful
@@ -173,8 +177,8 @@
         {{ return('true') }}
     {%- endif -%}
     {%- if scope == 'income_records' -%}
-        {%- set versions = ref('stg_platforms__income_record_versions') -%}
-        {%- set delivered = loaded_since_last_build('versions.load_id') -%}
+        {%- set record_key = ['platform_id', 'record_id'] -%}
+        {%- set delivered = delivered_records(ref('stg_platforms__income_record_versions'), record_key) -%}
     {%- else -%}
         {%- set changes = ref('int_changes_since_last_build') -%}
     {%- endif -%}
@@ -187,9 +191,7 @@
     {%- if scope == 'income_records' -%}
         {#- a hash collision only adds rows to the scope -#}
         {{ return(
-            key_hash(['platform_id', 'record_id']) ~ ' in (select '
-            ~ key_hash(['versions.platform_id', 'versions.record_id']) ~ ' from ' ~ versions
-            ~ ' as versions where ' ~ delivered ~ ')'
+            key_hash(record_key) ~ ' in (select ' ~ key_hash(record_key) ~ ' from (' ~ delivered ~ ') as delivered)'
         ) }}
     {%- endif -%}
     (
